@@ -1,0 +1,502 @@
+//! Lowering a pipeline into one DataFusion `LogicalPlan`.
+//!
+//! ```text
+//! Values (one row: the inputs)
+//!   └─ Projection  … node_a(x) AS c1            top-level node
+//!       └─ Projection  keys, lists, broadcast inputs, nf_wrap(other) …
+//!           └─ Unnest  items + positions (+ wrapped columns)     ┐
+//!               └─ Repartition (round robin)                      │ a mapped
+//!                   └─ Projection  CASE WHEN pos IS NOT NULL      │ nested
+//!                                  THEN node_b(item, …, pos) END  │ pipeline
+//!                       └─ Aggregate  array_agg(… ORDER BY pos)   │
+//!                           └─ Projection  nf_or_empty(…)         ┘
+//! ```
+//!
+//! - Every value gets a fresh column name (`c1`, `c2`, …); an environment maps
+//!   the pipeline's value names to columns, so renames cost nothing.
+//! - A map level's rows are identified by its *keys*: the position columns
+//!   of every enclosing map level. Aggregating back groups by the enclosing
+//!   level's keys and orders by this level's positions, so outputs keep
+//!   input order across partitions.
+//! - Unnest zips the mapped lists with their positions (`nf_positions`,
+//!   which checks zip lengths); product mode unnests one list after another.
+//!   Empty lists keep one row with null positions (`PreserveAndExpandEmpty`);
+//!   nodes skip such absent rows (`CASE WHEN`), `array_agg` filters them,
+//!   and `nf_or_empty` turns the resulting null into `[]`.
+//! - Columns the map does not use are *wrapped* into one-element lists and
+//!   unnested along: the first row of each item group carries the value, the
+//!   others carry nulls, so a large value is never copied once per item. The
+//!   aggregate takes it back with `first_value(…) FILTER (WHERE … IS NOT NULL)`.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use datafusion::common::{Column, NullHandling, ScalarValue, UnnestOptions};
+use datafusion::functions_aggregate::expr_fn::{array_agg, first_value};
+use datafusion::logical_expr::{
+    Expr, ExprFunctionExt, LogicalPlan, LogicalPlanBuilder, Partitioning, ScalarUDF, SortExpr, lit, when,
+};
+
+use super::udf::{NodefusionUdf, UdfConfig};
+use crate::engine::report::Recorder;
+use crate::error::Error;
+use crate::nested::{MapMode, PipelineNode};
+use crate::node::Node;
+use crate::pipeline::{Pipeline, Step};
+use crate::value::{TypeInfo, Value};
+
+/// Options the lowering needs.
+#[derive(Clone, Debug)]
+pub(crate) struct LowerOptions {
+    pub(crate) target_partitions: usize,
+    pub(crate) batch_size: usize,
+}
+
+/// A lowered pipeline: the plan and, for each selected output, its column
+/// and type.
+pub(crate) struct Lowered {
+    pub(crate) plan: LogicalPlan,
+    pub(crate) outputs: Vec<(String, TypeInfo)>,
+}
+
+/// The rows of one map level.
+#[derive(Clone, Default)]
+struct Level {
+    /// Position columns of every enclosing map level and this one.
+    keys: Vec<String>,
+    /// This level's position columns (empty at the top).
+    positions: Vec<String>,
+}
+
+impl Level {
+    fn mapped(&self) -> bool {
+        !self.positions.is_empty()
+    }
+
+    fn present(&self) -> Option<Expr> {
+        self.positions.iter().map(|p| column(p).is_not_null()).reduce(Expr::and)
+    }
+}
+
+pub(crate) struct Lowering<'a> {
+    options: &'a LowerOptions,
+    recorder: Arc<Recorder>,
+    next: usize,
+}
+
+fn column(name: &str) -> Expr {
+    Expr::Column(Column::new_unqualified(name))
+}
+
+fn path_of(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}/{name}")
+    }
+}
+
+/// A literal holding one value, through its Arrow form.
+pub(crate) fn literal(value: &Value, ty: &TypeInfo, name: &str) -> Result<Expr, Error> {
+    let array = (ty.arrow.to_arrow)(std::slice::from_ref(value)).map_err(|e| Error::Engine {
+        engine: "datafusion",
+        message: format!("input '{name}': {e}"),
+    })?;
+    let scalar = ScalarValue::try_from_array(&array, 0).map_err(|e| Error::Engine {
+        engine: "datafusion",
+        message: format!("input '{name}': {e}"),
+    })?;
+    Ok(lit(scalar))
+}
+
+impl<'a> Lowering<'a> {
+    pub(crate) fn new(options: &'a LowerOptions, recorder: Arc<Recorder>) -> Self {
+        Lowering {
+            options,
+            recorder,
+            next: 0,
+        }
+    }
+
+    fn fresh(&mut self) -> String {
+        self.next += 1;
+        format!("c{}", self.next)
+    }
+
+    /// Lowers `pipeline` with its resolved inputs, keeping `wanted` outputs.
+    pub(crate) fn lower(
+        mut self,
+        pipeline: &Pipeline,
+        inputs: &std::collections::BTreeMap<String, Value>,
+        wanted: &BTreeSet<String>,
+    ) -> Result<Lowered, Error> {
+        let mut env = HashMap::new();
+        let mut row = Vec::new();
+        let mut names = Vec::new();
+        for (name, value) in inputs {
+            let ty = pipeline
+                .inputs()
+                .iter()
+                .find(|p| &p.name == name)
+                .map(|p| p.ty)
+                .ok_or_else(|| Error::Engine {
+                    engine: "datafusion",
+                    message: format!("input '{name}' is not an input of the pipeline"),
+                })?;
+            let col = self.fresh();
+            row.push(literal(value, &ty, name)?);
+            names.push(col.clone());
+            env.insert(name.clone(), col);
+        }
+        if row.is_empty() {
+            row.push(lit(0i64));
+            names.push(self.fresh());
+        }
+        let values = LogicalPlanBuilder::values(vec![row]).map_err(df)?;
+        // VALUES names its columns column1, column2, …: give them ours.
+        let renamed: Vec<Expr> = values
+            .schema()
+            .columns()
+            .into_iter()
+            .zip(&names)
+            .map(|(c, n)| Expr::Column(c).alias(n))
+            .collect();
+        let plan = values.project(renamed).map_err(df)?;
+        let plan = self.lower_pipeline(plan, pipeline, &mut env, &Level::default(), "", wanted)?;
+        let mut outputs = Vec::new();
+        let mut select = Vec::new();
+        for name in wanted {
+            let producer = pipeline.producer_of(name).ok_or_else(|| Error::UnknownOutput {
+                name: name.clone(),
+                available: pipeline.output_names().iter().map(|s| s.to_string()).collect(),
+            })?;
+            let ty = pipeline
+                .step_outputs(producer)
+                .iter()
+                .find(|p| &p.name == name)
+                .map(|p| p.ty)
+                .expect("the producer declares its output");
+            select.push(column(&env[name]).alias(name));
+            outputs.push((name.clone(), ty));
+        }
+        let plan = plan.project(select).map_err(df)?.build().map_err(df)?;
+        Ok(Lowered { plan, outputs })
+    }
+
+    fn lower_pipeline(
+        &mut self,
+        mut plan: LogicalPlanBuilder,
+        pipeline: &Pipeline,
+        env: &mut HashMap<String, String>,
+        level: &Level,
+        prefix: &str,
+        wanted: &BTreeSet<String>,
+    ) -> Result<LogicalPlanBuilder, Error> {
+        let required = pipeline.required_steps(wanted);
+        let mut needed = wanted.clone();
+        for (i, _) in required.iter().enumerate().filter(|(_, r)| **r) {
+            needed.extend(pipeline.step_inputs(i).iter().map(|p| p.name.clone()));
+        }
+        for (i, step) in pipeline.steps().iter().enumerate() {
+            if !required[i] {
+                continue;
+            }
+            let path = path_of(prefix, step.name());
+            plan = match step {
+                Step::Node(node) => self.lower_node(plan, node, &path, env, level)?,
+                Step::Pipeline(nested) => self.lower_nested(plan, nested, &path, env, level, &needed)?,
+            };
+        }
+        Ok(plan)
+    }
+
+    fn udf(&self, config: UdfConfig, node: Option<Node>) -> ScalarUDF {
+        NodefusionUdf::udf(config, node, Some(self.recorder.clone()))
+    }
+
+    fn lower_node(
+        &mut self,
+        plan: LogicalPlanBuilder,
+        node: &Node,
+        path: &str,
+        env: &mut HashMap<String, String>,
+        level: &Level,
+    ) -> Result<LogicalPlanBuilder, Error> {
+        let mut args: Vec<Expr> = node
+            .inputs()
+            .iter()
+            .map(|p| {
+                env.get(&p.name).map(|c| column(c)).ok_or_else(|| Error::Engine {
+                    engine: "datafusion",
+                    message: format!("'{path}' needs '{}', which was not computed", p.name),
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        if let Some(first) = level.positions.first() {
+            args.push(column(first));
+        }
+        let udf = self.udf(
+            UdfConfig::Node {
+                id: node.id().to_string(),
+                version: node.version(),
+                path: path.to_string(),
+                settings: node.settings().clone(),
+                mapped: level.mapped(),
+                default_batch_size: self.options.batch_size,
+            },
+            Some(node.clone()),
+        );
+        let mut call = udf.call(args);
+        if let Some(present) = level.present() {
+            call = when(present, call).end().map_err(df)?;
+        }
+        let mut exprs = all_columns(&plan);
+        if let [output] = node.outputs() {
+            let col = self.fresh();
+            exprs.push(call.alias(&col));
+            env.insert(output.name.clone(), col);
+            return plan.project(exprs).map_err(df);
+        }
+        let tmp = self.fresh();
+        exprs.push(call.alias(&tmp));
+        let plan = plan.project(exprs).map_err(df)?;
+        let mut exprs: Vec<Expr> = all_columns(&plan).into_iter().filter(|e| !is_column(e, &tmp)).collect();
+        for output in node.outputs() {
+            let col = self.fresh();
+            exprs.push(datafusion::functions::core::expr_fn::get_field(column(&tmp), output.name.as_str()).alias(&col));
+            env.insert(output.name.clone(), col);
+        }
+        plan.project(exprs).map_err(df)
+    }
+
+    fn lower_nested(
+        &mut self,
+        mut plan: LogicalPlanBuilder,
+        nested: &PipelineNode,
+        path: &str,
+        env: &mut HashMap<String, String>,
+        level: &Level,
+        needed: &BTreeSet<String>,
+    ) -> Result<LogicalPlanBuilder, Error> {
+        let ports = nested.ports()?;
+        let inner_pipeline = nested.pipeline();
+        let inner_wanted: BTreeSet<String> = ports
+            .outputs
+            .iter()
+            .filter(|o| needed.contains(&o.outer.name))
+            .map(|o| o.inner.name.clone())
+            .collect();
+        let mut inner_env: HashMap<String, String> = HashMap::new();
+        let outer_column = |env: &HashMap<String, String>, name: &str| {
+            env.get(name).cloned().ok_or_else(|| Error::Engine {
+                engine: "datafusion",
+                message: format!("'{path}' needs '{name}', which was not computed"),
+            })
+        };
+
+        if !nested.is_mapped() {
+            for input in &ports.inputs {
+                inner_env.insert(input.inner.name.clone(), outer_column(env, &input.outer.name)?);
+            }
+            plan = self.bind_literals(plan, inner_pipeline, &mut inner_env)?;
+            plan = self.lower_pipeline(plan, inner_pipeline, &mut inner_env, level, path, &inner_wanted)?;
+            for output in &ports.outputs {
+                if let Some(col) = inner_env.get(&output.inner.name) {
+                    env.insert(output.outer.name.clone(), col.clone());
+                }
+            }
+            return Ok(plan);
+        }
+
+        // The mapped lists, in map_over order (the first varies slowest).
+        let mapped: Vec<_> = nested
+            .mapped_inputs()
+            .iter()
+            .filter_map(|name| ports.inputs.iter().find(|i| &i.outer.name == name))
+            .collect();
+        // Replicated on every item row: broadcast inputs and, in product
+        // mode, the lists unnested after the first.
+        let mut broadcast: Vec<String> = ports
+            .inputs
+            .iter()
+            .filter(|i| !i.mapped)
+            .map(|i| outer_column(env, &i.outer.name))
+            .collect::<Result<_, _>>()?;
+        if nested.mode() == MapMode::Product {
+            for input in mapped.iter().skip(1) {
+                broadcast.push(outer_column(env, &input.outer.name)?);
+            }
+        }
+        let broadcast = dedup(broadcast);
+        let carried: Vec<String> = plan
+            .schema()
+            .columns()
+            .into_iter()
+            .map(|c| c.name)
+            .filter(|c| !level.keys.contains(c) && !broadcast.contains(c))
+            .collect();
+
+        let mut positions = Vec::new();
+        let mut items = Vec::new();
+        let groups: Vec<Vec<&crate::nested::NestedInput>> = match nested.mode() {
+            MapMode::Zip => vec![mapped.clone()],
+            MapMode::Product => mapped.iter().map(|m| vec![*m]).collect(),
+        };
+        for group in &groups {
+            let pos = self.fresh();
+            let lists: Vec<String> = group
+                .iter()
+                .map(|i| outer_column(env, &i.outer.name))
+                .collect::<Result<_, _>>()?;
+            let positions_udf = self.udf(
+                UdfConfig::Positions {
+                    path: path.to_string(),
+                    lists: group.iter().map(|i| i.outer.name.clone()).collect(),
+                    mode: nested.mode(),
+                },
+                None,
+            );
+            let mut exprs: Vec<Expr> = Vec::new();
+            let mut unnest = Vec::new();
+            for (input, list) in group.iter().zip(&lists) {
+                let item = self.fresh();
+                exprs.push(column(list).alias(&item));
+                unnest.push(item.clone());
+                items.push((input.inner.name.clone(), item));
+            }
+            exprs.push(
+                positions_udf
+                    .call(lists.iter().map(|l| column(l)).collect())
+                    .alias(&pos),
+            );
+            unnest.push(pos.clone());
+            // Keys, positions and items of earlier groups, and broadcast
+            // inputs, are needed on every row.
+            let mut keep: Vec<String> = level.keys.clone();
+            keep.extend(positions.iter().cloned());
+            keep.extend(items.iter().take(items.len() - group.len()).map(|(_, c)| c.clone()));
+            keep.extend(broadcast.iter().cloned());
+            for k in dedup(keep) {
+                exprs.push(column(&k));
+            }
+            let wrap = self.udf(UdfConfig::Wrap, None);
+            for c in &carried {
+                exprs.push(wrap.call(vec![column(c)]).alias(c));
+                unnest.push(c.clone());
+            }
+            plan = plan.project(exprs).map_err(df)?;
+            plan = plan
+                .unnest_columns_with_options(
+                    unnest.iter().map(Column::new_unqualified).collect(),
+                    UnnestOptions {
+                        null_handling: NullHandling::PreserveAndExpandEmpty,
+                        recursions: vec![],
+                    },
+                )
+                .map_err(df)?;
+            positions.push(pos);
+        }
+        if self.options.target_partitions > 1 {
+            plan = plan
+                .repartition(Partitioning::RoundRobinBatch(self.options.target_partitions))
+                .map_err(df)?;
+        }
+
+        let mut inner_level = level.clone();
+        inner_level.keys.extend(positions.iter().cloned());
+        inner_level.positions = positions.clone();
+        for (inner_name, col) in &items {
+            inner_env.insert(inner_name.clone(), col.clone());
+        }
+        for input in ports.inputs.iter().filter(|i| !i.mapped) {
+            inner_env.insert(input.inner.name.clone(), outer_column(env, &input.outer.name)?);
+        }
+        plan = self.bind_literals(plan, inner_pipeline, &mut inner_env)?;
+        plan = self.lower_pipeline(plan, inner_pipeline, &mut inner_env, &inner_level, path, &inner_wanted)?;
+
+        // Back to one row per outer row.
+        let order: Vec<SortExpr> = positions.iter().map(|p| column(p).sort(true, false)).collect();
+        let present = inner_level.present().expect("a mapped level has positions");
+        let mut aggregates = Vec::new();
+        let mut outputs = Vec::new();
+        for output in ports.outputs.iter().filter(|o| inner_wanted.contains(&o.inner.name)) {
+            let inner_col = inner_env
+                .get(&output.inner.name)
+                .cloned()
+                .ok_or_else(|| Error::Engine {
+                    engine: "datafusion",
+                    message: format!("'{path}' did not compute '{}'", output.inner.name),
+                })?;
+            let col = self.fresh();
+            aggregates.push(
+                array_agg(column(&inner_col))
+                    .order_by(order.clone())
+                    .filter(present.clone())
+                    .build()
+                    .map_err(df)?
+                    .alias(&col),
+            );
+            outputs.push((output.outer.name.clone(), col));
+        }
+        for c in carried.iter().chain(&broadcast) {
+            aggregates.push(
+                first_value(column(c), vec![])
+                    .filter(column(c).is_not_null())
+                    .build()
+                    .map_err(df)?
+                    .alias(c),
+            );
+        }
+        let group: Vec<Expr> = level.keys.iter().map(|k| column(k)).collect();
+        plan = plan.aggregate(group, aggregates).map_err(df)?;
+        let or_empty = self.udf(UdfConfig::OrEmpty, None);
+        let mut exprs: Vec<Expr> = level
+            .keys
+            .iter()
+            .chain(&carried)
+            .chain(&broadcast)
+            .map(|c| column(c))
+            .collect();
+        for (outer_name, col) in outputs {
+            exprs.push(or_empty.call(vec![column(&col)]).alias(&col));
+            env.insert(outer_name, col);
+        }
+        plan.project(exprs).map_err(df)
+    }
+
+    /// Adds the nested pipeline's bound values as literal columns.
+    fn bind_literals(
+        &mut self,
+        plan: LogicalPlanBuilder,
+        pipeline: &Pipeline,
+        env: &mut HashMap<String, String>,
+    ) -> Result<LogicalPlanBuilder, Error> {
+        if pipeline.bound().is_empty() {
+            return Ok(plan);
+        }
+        let mut exprs = all_columns(&plan);
+        for (name, (value, ty)) in pipeline.bound() {
+            let col = self.fresh();
+            exprs.push(literal(value, ty, name)?.alias(&col));
+            env.insert(name.clone(), col);
+        }
+        plan.project(exprs).map_err(df)
+    }
+}
+
+fn dedup(names: Vec<String>) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    names.into_iter().filter(|n| seen.insert(n.clone())).collect()
+}
+
+fn all_columns(plan: &LogicalPlanBuilder) -> Vec<Expr> {
+    plan.schema().columns().into_iter().map(Expr::Column).collect()
+}
+
+fn is_column(expr: &Expr, name: &str) -> bool {
+    matches!(expr, Expr::Column(c) if c.name == name)
+}
+
+pub(crate) fn df(e: datafusion::common::DataFusionError) -> Error {
+    super::from_datafusion(e)
+}

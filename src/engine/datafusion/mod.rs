@@ -1,0 +1,282 @@
+//! The DataFusion engine: a pipeline lowered into one `LogicalPlan` whose
+//! nodes are vectorised scalar UDFs, executed in a `SessionContext`.
+//!
+//! ```
+//! use nodefusion::{DataFusionEngine, Engine, Inputs, node, pipeline};
+//!
+//! #[node(output = "doubled")]
+//! fn double(x: i64) -> i64 { x * 2 }
+//!
+//! fn main() -> Result<(), nodefusion::Error> {
+//!     let per_x = pipeline![double::node()]?;
+//!     let p = pipeline![per_x.as_node("all").rename_input("x", "xs").map_over(["xs"])]?;
+//!     let out = DataFusionEngine::new().run(&p, Inputs::new().with("xs", vec![1i64, 2, 3]), None)?;
+//!     assert_eq!(out.get::<Vec<i64>>("doubled")?, &vec![2, 4, 6]);
+//!     Ok(())
+//! }
+//! ```
+//!
+//! See [`lower`](self) for the plan's shape. The plan holds only literals,
+//! built-in functions and node UDFs identified by [`UdfConfig`], so it can be
+//! serialised with [`NodefusionCodec`] and run by any process that links
+//! the same nodes.
+
+mod codec;
+mod lower;
+mod udf;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::common::DataFusionError;
+use datafusion::dataframe::DataFrame;
+use datafusion::execution::context::SessionContext;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::SessionConfig;
+
+pub use codec::NodefusionCodec;
+pub use udf::UdfConfig;
+
+use super::report::Recorder;
+use super::{Engine, wanted_outputs};
+use crate::error::Error;
+use crate::inputs::{Inputs, Outputs};
+use crate::pipeline::Pipeline;
+use crate::value::TypeInfo;
+use lower::{LowerOptions, Lowering};
+
+/// Runs pipelines as DataFusion plans. Results equal the
+/// [`SequentialEngine`](crate::SequentialEngine)'s.
+#[derive(Clone)]
+pub struct DataFusionEngine {
+    context: Option<SessionContext>,
+    options: LowerOptions,
+}
+
+impl Default for DataFusionEngine {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for DataFusionEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataFusionEngine")
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+/// A pipeline lowered to a plan and ready to run: its [`DataFrame`] has one
+/// row, one column per selected output.
+pub struct PlannedRun {
+    /// The DataFrame computing the outputs.
+    pub dataframe: DataFrame,
+    /// The context it runs in (with the node UDFs registered).
+    pub context: SessionContext,
+    outputs: Vec<(String, TypeInfo)>,
+    recorder: Arc<Recorder>,
+}
+
+impl DataFusionEngine {
+    /// An engine with its own `SessionContext`, `target_partitions` = number
+    /// of cores, batch size 8192.
+    pub fn new() -> Self {
+        DataFusionEngine {
+            context: None,
+            options: LowerOptions {
+                target_partitions: std::thread::available_parallelism().map_or(1, |n| n.get()),
+                batch_size: 8192,
+            },
+        }
+    }
+
+    /// Runs pipelines inside the user's own context (their object stores,
+    /// config and tables stay available); its `target_partitions` and
+    /// `batch_size` are used.
+    pub fn with_context(context: SessionContext) -> Self {
+        let config = context.copied_config();
+        DataFusionEngine {
+            options: LowerOptions {
+                target_partitions: config.target_partitions(),
+                batch_size: config.batch_size(),
+            },
+            context: Some(context),
+        }
+    }
+
+    /// How many partitions mapped relations are spread over.
+    pub fn with_target_partitions(mut self, partitions: usize) -> Self {
+        self.options.target_partitions = partitions.max(1);
+        self
+    }
+
+    /// Rows per Arrow batch, and items per batch call for nodes without
+    /// their own batch size.
+    pub fn with_batch_size(mut self, size: usize) -> Self {
+        self.options.batch_size = size.max(1);
+        self
+    }
+
+    fn context(&self) -> SessionContext {
+        self.context.clone().unwrap_or_else(|| {
+            SessionContext::new_with_config(
+                SessionConfig::new()
+                    .with_target_partitions(self.options.target_partitions)
+                    .with_batch_size(self.options.batch_size),
+            )
+        })
+    }
+
+    /// Lowers `pipeline` for `inputs` into a plan, without running it.
+    pub fn plan(&self, pipeline: &Pipeline, inputs: &Inputs, select: Option<&[&str]>) -> Result<PlannedRun, Error> {
+        let wanted = wanted_outputs(pipeline, select)?;
+        let required = pipeline.required_steps(&wanted);
+        let given = pipeline.resolve_inputs(inputs, &required)?;
+        let recorder = Arc::new(Recorder::default());
+        let lowered = Lowering::new(&self.options, recorder.clone()).lower(pipeline, &given, &wanted)?;
+        let context = self.context();
+        let dataframe = DataFrame::new(context.state(), lowered.plan);
+        Ok(PlannedRun {
+            dataframe,
+            context,
+            outputs: lowered.outputs,
+            recorder,
+        })
+    }
+
+    /// The lowered logical plan.
+    pub fn logical_plan(&self, pipeline: &Pipeline, inputs: &Inputs) -> Result<LogicalPlan, Error> {
+        Ok(self.plan(pipeline, inputs, None)?.dataframe.logical_plan().clone())
+    }
+
+    /// The logical and physical plans, as `EXPLAIN` prints them.
+    pub async fn explain(&self, pipeline: &Pipeline, inputs: &Inputs) -> Result<String, Error> {
+        let planned = self.plan(pipeline, inputs, None)?;
+        let batches = planned
+            .dataframe
+            .explain(false, false)
+            .map_err(from_datafusion)?
+            .collect()
+            .await
+            .map_err(from_datafusion)?;
+        Ok(datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+            .map_err(|e| Error::Engine {
+                engine: "datafusion",
+                message: e.to_string(),
+            })?
+            .to_string())
+    }
+
+    /// Runs the pipeline and returns its outputs (async).
+    pub async fn run_async(
+        &self,
+        pipeline: &Pipeline,
+        inputs: Inputs,
+        select: Option<&[&str]>,
+    ) -> Result<Outputs, Error> {
+        let planned = self.plan(pipeline, &inputs, select)?;
+        planned.collect().await
+    }
+}
+
+impl PlannedRun {
+    /// Executes the plan and converts its row back into Rust values.
+    pub async fn collect(self) -> Result<Outputs, Error> {
+        let batches = self.dataframe.collect().await.map_err(from_datafusion)?;
+        let batch = single_row(&batches)?;
+        let mut values = BTreeMap::new();
+        for (name, ty) in &self.outputs {
+            let array = batch.column_by_name(name).ok_or_else(|| Error::Engine {
+                engine: "datafusion",
+                message: format!("the plan did not return '{name}'"),
+            })?;
+            let mut converted = (ty.arrow.from_arrow)(array.as_ref()).map_err(|e| Error::Engine {
+                engine: "datafusion",
+                message: format!("output '{name}': {e}"),
+            })?;
+            let value = converted.pop().ok_or_else(|| Error::Engine {
+                engine: "datafusion",
+                message: format!("output '{name}' is empty"),
+            })?;
+            values.insert(name.clone(), (value, *ty));
+        }
+        let recorder = Arc::try_unwrap(self.recorder).unwrap_or_default();
+        Ok(Outputs::new(values, recorder.finish()))
+    }
+}
+
+fn single_row(batches: &[RecordBatch]) -> Result<RecordBatch, Error> {
+    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    if rows != 1 {
+        return Err(Error::Engine {
+            engine: "datafusion",
+            message: format!("the plan returned {rows} rows instead of one"),
+        });
+    }
+    Ok(batches
+        .iter()
+        .find(|b| b.num_rows() == 1)
+        .cloned()
+        .expect("one batch has the row"))
+}
+
+impl Engine for DataFusionEngine {
+    fn run(&self, pipeline: &Pipeline, inputs: Inputs, select: Option<&[&str]>) -> Result<Outputs, Error> {
+        let run = || {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(self.options.target_partitions.max(1))
+                .enable_all()
+                .build()
+                .map_err(|e| Error::Engine {
+                    engine: "datafusion",
+                    message: e.to_string(),
+                })?
+                .block_on(self.run_async(pipeline, inputs, select))
+        };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            std::thread::scope(|s| s.spawn(run).join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+        } else {
+            run()
+        }
+    }
+}
+
+/// Turns a DataFusion error back into the nodefusion error it carries (a
+/// node's failure, say), or an engine error.
+pub(crate) fn from_datafusion(error: DataFusionError) -> Error {
+    match error {
+        DataFusionError::External(boxed) => match boxed.downcast::<Error>() {
+            Ok(error) => *error,
+            Err(other) => match other.downcast::<DataFusionError>() {
+                Ok(inner) => from_datafusion(*inner),
+                Err(other) => Error::Engine {
+                    engine: "datafusion",
+                    message: other.to_string(),
+                },
+            },
+        },
+        DataFusionError::Context(_, inner) => from_datafusion(*inner),
+        DataFusionError::Shared(shared) => match Arc::try_unwrap(shared) {
+            Ok(inner) => from_datafusion(inner),
+            Err(shared) => Error::Engine {
+                engine: "datafusion",
+                message: shared.to_string(),
+            },
+        },
+        DataFusionError::ArrowError(arrow, _) => match *arrow {
+            datafusion::arrow::error::ArrowError::ExternalError(boxed) => {
+                from_datafusion(DataFusionError::External(boxed))
+            }
+            other => Error::Engine {
+                engine: "datafusion",
+                message: other.to_string(),
+            },
+        },
+        other => Error::Engine {
+            engine: "datafusion",
+            message: other.to_string(),
+        },
+    }
+}

@@ -1,0 +1,516 @@
+//! The scalar UDFs a lowered pipeline calls: one per node, plus three small
+//! helpers for maps (item positions, singleton lists, null → empty list).
+//!
+//! Every UDF is `Volatile` (the planner must never constant-fold a node, and
+//! so never load a model, in the client) and is identified by its
+//! [`UdfConfig`] alone, which is what a codec writes into a serialised plan.
+
+use std::hash::{Hash, Hasher};
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, LazyLock};
+use std::time::Instant;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Int64Array, Int64Builder, ListArray, StructArray, new_null_array,
+};
+use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Int64Type};
+use datafusion::common::{DataFusionError, Result as DfResult, exec_err, internal_err};
+use datafusion::logical_expr::{
+    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
+use serde::{Deserialize, Serialize};
+
+use crate::engine::report::Recorder;
+use crate::error::Error;
+use crate::nested::MapMode;
+use crate::node::{Node, NodeCall, NodeSettings};
+use crate::resource::panic_message;
+use crate::value::{TypeInfo, Value};
+
+/// Everything that identifies one UDF of a lowered plan. Serialisable: a
+/// process that links the same nodes rebuilds the UDF from it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum UdfConfig {
+    /// A node call.
+    Node {
+        /// The node's id in the [registry](crate::registry).
+        id: String,
+        /// The node's version hash, checked when rebuilding.
+        version: u64,
+        /// The node's path in the pipeline (`outer/inner/node`), for messages.
+        path: String,
+        /// Execution settings.
+        settings: NodeSettings,
+        /// Whether the node runs mapped (per item; batch implementation used).
+        mapped: bool,
+        /// Items per batch call when the node has no batch size of its own.
+        default_batch_size: usize,
+    },
+    /// `[0, len)` for the mapped lists of one map level (checking zip lengths).
+    Positions {
+        /// The mapped node's path.
+        path: String,
+        /// The mapped lists' names.
+        lists: Vec<String>,
+        /// How the lists combine.
+        mode: MapMode,
+    },
+    /// A one-element list holding the argument.
+    Wrap,
+    /// The argument, with a null list replaced by an empty list.
+    OrEmpty,
+}
+
+impl UdfConfig {
+    /// The UDF's name in plans.
+    pub fn udf_name(&self) -> String {
+        match self {
+            UdfConfig::Node { path, .. } => format!("node:{path}"),
+            UdfConfig::Positions { path, .. } => format!("nf_positions:{path}"),
+            UdfConfig::Wrap => "nf_wrap".into(),
+            UdfConfig::OrEmpty => "nf_or_empty".into(),
+        }
+    }
+}
+
+/// A node as a vectorised scalar UDF.
+pub(crate) struct NodefusionUdf {
+    config: UdfConfig,
+    name: String,
+    node: Option<Node>,
+    signature: Signature,
+    recorder: Option<Arc<Recorder>>,
+}
+
+impl std::fmt::Debug for NodefusionUdf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodefusionUdf").field("config", &self.config).finish()
+    }
+}
+
+impl PartialEq for NodefusionUdf {
+    fn eq(&self, other: &Self) -> bool {
+        self.config == other.config
+    }
+}
+
+impl Eq for NodefusionUdf {}
+
+impl Hash for NodefusionUdf {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.config.hash(state)
+    }
+}
+
+impl NodefusionUdf {
+    /// A UDF for `config`; node UDFs need the node itself.
+    pub(crate) fn udf(config: UdfConfig, node: Option<Node>, recorder: Option<Arc<Recorder>>) -> ScalarUDF {
+        ScalarUDF::new_from_impl(NodefusionUdf {
+            name: config.udf_name(),
+            config,
+            node,
+            signature: Signature::variadic_any(Volatility::Volatile),
+            recorder,
+        })
+    }
+
+    /// Rebuilds a UDF from its config, finding nodes in the registry.
+    pub(crate) fn from_config(config: UdfConfig) -> DfResult<ScalarUDF> {
+        let node = match &config {
+            UdfConfig::Node {
+                id, version, settings, ..
+            } => {
+                let node = crate::registry::find(id).ok_or_else(|| {
+                    DataFusionError::Plan(format!(
+                        "node '{id}' is not linked into this binary; an executor must link the crate defining it"
+                    ))
+                })?;
+                if node.version() != *version {
+                    return Err(DataFusionError::Plan(format!(
+                        "node '{id}' has version {:x} here but the plan was made with {version:x}; \
+                         rebuild the executor from the same sources",
+                        node.version()
+                    )));
+                }
+                Some(node.with_settings(settings.clone()))
+            }
+            _ => None,
+        };
+        Ok(Self::udf(config, node, None))
+    }
+
+    pub(crate) fn config(&self) -> &UdfConfig {
+        &self.config
+    }
+}
+
+fn node_type(node: &Node) -> DfResult<DataType> {
+    let fields = node
+        .outputs()
+        .iter()
+        .map(|p| arrow_field(&p.ty).map(|f| Field::new(&p.name, f.data_type().clone(), true)))
+        .collect::<DfResult<Vec<_>>>()?;
+    Ok(match fields.as_slice() {
+        [one] => one.data_type().clone(),
+        _ => DataType::Struct(Fields::from(fields)),
+    })
+}
+
+pub(crate) fn arrow_field(ty: &TypeInfo) -> DfResult<FieldRef> {
+    (ty.arrow.field)().map_err(|e| DataFusionError::External(Box::new(e)))
+}
+
+fn positions_type() -> DataType {
+    DataType::List(Arc::new(Field::new_list_field(DataType::Int64, true)))
+}
+
+impl ScalarUDFImpl for NodefusionUdf {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> DfResult<DataType> {
+        match (&self.config, &self.node) {
+            (UdfConfig::Node { .. }, Some(node)) => node_type(node),
+            (UdfConfig::Node { .. }, None) => internal_err!("node UDF without its node"),
+            (UdfConfig::Positions { mode: MapMode::Zip, .. }, _) => Ok(positions_type()),
+            (
+                UdfConfig::Positions {
+                    mode: MapMode::Product, ..
+                },
+                _,
+            ) => Ok(positions_type()),
+            (UdfConfig::Wrap, _) => match arg_types {
+                [t] => Ok(DataType::List(Arc::new(Field::new_list_field(t.clone(), true)))),
+                _ => exec_err!("nf_wrap takes one argument"),
+            },
+            (UdfConfig::OrEmpty, _) => match arg_types {
+                [t] => Ok(t.clone()),
+                _ => exec_err!("nf_or_empty takes one argument"),
+            },
+        }
+    }
+
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> DfResult<FieldRef> {
+        let types: Vec<DataType> = args.arg_fields.iter().map(|f| f.data_type().clone()).collect();
+        Ok(Arc::new(Field::new(self.name(), self.return_type(&types)?, true)))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let rows = args.number_rows;
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let result = match (&self.config, &self.node) {
+            (
+                UdfConfig::Node {
+                    path,
+                    mapped,
+                    default_batch_size,
+                    ..
+                },
+                Some(node),
+            ) => {
+                let started = Instant::now();
+                let (out, calls) = invoke_node(node, path, *mapped, *default_batch_size, &arrays, rows)?;
+                if let Some(recorder) = &self.recorder {
+                    recorder.record(path, calls, rows as u64, started.elapsed());
+                }
+                out
+            }
+            (UdfConfig::Node { .. }, None) => return internal_err!("node UDF without its node"),
+            (UdfConfig::Positions { path, lists, mode }, _) => positions(path, lists, *mode, &arrays, rows)?,
+            (UdfConfig::Wrap, _) => wrap(&arrays[0]),
+            (UdfConfig::OrEmpty, _) => or_empty(&arrays[0])?,
+        };
+        if result.len() != rows {
+            return internal_err!("{} returned {} rows for {rows}", self.name, result.len());
+        }
+        Ok(ColumnarValue::Array(result))
+    }
+}
+
+fn external(error: Error) -> DataFusionError {
+    DataFusionError::External(Box::new(error))
+}
+
+/// Calls a node on a batch: the batch implementation on chunks when the
+/// node is mapped and has one, else the singular one per row. When mapped,
+/// the last argument holds each row's item index (for error messages).
+fn invoke_node(
+    node: &Node,
+    path: &str,
+    mapped: bool,
+    default_batch_size: usize,
+    arrays: &[ArrayRef],
+    rows: usize,
+) -> DfResult<(ArrayRef, u64)> {
+    let n_inputs = node.inputs().len();
+    let items: Option<&Int64Array> = if mapped {
+        arrays.get(n_inputs).and_then(|a| a.as_primitive_opt::<Int64Type>())
+    } else {
+        None
+    };
+    let item_of = |row: usize| items.and_then(|a| a.is_valid(row).then(|| a.value(row) as usize));
+    let columns: Vec<Vec<Value>> = node
+        .inputs()
+        .iter()
+        .zip(arrays)
+        .map(|(port, array)| {
+            (port.ty.arrow.from_arrow)(array.as_ref()).map_err(|e| {
+                external(Error::Engine {
+                    engine: "datafusion",
+                    message: format!("input '{}' of node '{path}': {e}", port.name),
+                })
+            })
+        })
+        .collect::<DfResult<_>>()?;
+    let mut outputs: Vec<Vec<Value>> = vec![Vec::with_capacity(rows); node.outputs().len()];
+    let mut calls = 0u64;
+    match (node.batch(), mapped) {
+        (Some(batch), true) if rows > 0 => {
+            let size = node.settings().batch_size.unwrap_or(default_batch_size).max(1);
+            for start in (0..rows).step_by(size) {
+                let end = (start + size).min(rows);
+                let chunk: Vec<Vec<Value>> = columns.iter().map(|c| c[start..end].to_vec()).collect();
+                let produced = match std::panic::catch_unwind(AssertUnwindSafe(|| batch(&chunk))) {
+                    Ok(Ok(produced)) => produced,
+                    Ok(Err(source)) => {
+                        return Err(external(Error::NodeFailed {
+                            node: path.into(),
+                            item: item_of(start),
+                            source,
+                        }));
+                    }
+                    Err(panic) => {
+                        return Err(external(Error::NodePanicked {
+                            node: path.into(),
+                            item: item_of(start),
+                            message: panic_message(panic.as_ref()),
+                        }));
+                    }
+                };
+                if produced.len() != outputs.len() || produced.iter().any(|c| c.len() != end - start) {
+                    return Err(external(Error::BatchLength {
+                        node: path.into(),
+                        expected: end - start,
+                        returned: produced.first().map_or(0, Vec::len),
+                    }));
+                }
+                for (out, column) in outputs.iter_mut().zip(produced) {
+                    out.extend(column);
+                }
+                calls += 1;
+            }
+        }
+        _ => match node.call() {
+            NodeCall::Sync(f) => {
+                let mut args = Vec::with_capacity(n_inputs);
+                let mut produced = Vec::with_capacity(outputs.len());
+                for row in 0..rows {
+                    args.clear();
+                    args.extend(columns.iter().map(|c| c[row].clone()));
+                    produced.clear();
+                    let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(&args, &mut produced)));
+                    check_call(result, path, item_of(row))?;
+                    for (out, value) in outputs.iter_mut().zip(produced.drain(..)) {
+                        out.push(value);
+                    }
+                    calls += 1;
+                }
+            }
+            NodeCall::Async(f) => {
+                let results = run_async(f.clone(), &columns, rows, node.settings().concurrency)?;
+                for (row, result) in results.into_iter().enumerate() {
+                    let values = check_call(Ok(result), path, item_of(row))?;
+                    for (out, value) in outputs.iter_mut().zip(values) {
+                        out.push(value);
+                    }
+                    calls += 1;
+                }
+            }
+        },
+    }
+    let arrays = node
+        .outputs()
+        .iter()
+        .zip(&outputs)
+        .map(|(port, values)| {
+            (port.ty.arrow.to_arrow)(values).map_err(|e| {
+                external(Error::Engine {
+                    engine: "datafusion",
+                    message: format!("output '{}' of node '{path}': {e}", port.name),
+                })
+            })
+        })
+        .collect::<DfResult<Vec<ArrayRef>>>()?;
+    let out = if arrays.len() == 1 {
+        arrays.into_iter().next().expect("one output")
+    } else {
+        let fields: Vec<Field> = node
+            .outputs()
+            .iter()
+            .zip(&arrays)
+            .map(|(p, a)| Field::new(&p.name, a.data_type().clone(), true))
+            .collect();
+        Arc::new(StructArray::try_new(Fields::from(fields), arrays, None)?)
+    };
+    Ok((out, calls))
+}
+
+fn check_call<T>(
+    result: std::thread::Result<Result<T, crate::node::BoxError>>,
+    path: &str,
+    item: Option<usize>,
+) -> DfResult<T> {
+    match result {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(source)) => Err(external(Error::NodeFailed {
+            node: path.into(),
+            item,
+            source,
+        })),
+        Err(panic) => Err(external(Error::NodePanicked {
+            node: path.into(),
+            item,
+            message: panic_message(panic.as_ref()),
+        })),
+    }
+}
+
+/// Runs async nodes' futures; separate from DataFusion's own runtime so a
+/// UDF (called synchronously from a DataFusion task) can wait on them.
+static ASYNC_RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("nodefusion-async")
+        .enable_all()
+        .build()
+        .expect("the async node runtime starts")
+});
+
+type AsyncResult = Result<Vec<Value>, crate::node::BoxError>;
+
+/// One future per row, at most `limit` in flight, results in row order.
+/// Panics inside a future come back as errors of that row.
+fn run_async(
+    f: Arc<crate::node::AsyncFn>,
+    columns: &[Vec<Value>],
+    rows: usize,
+    limit: usize,
+) -> DfResult<Vec<AsyncResult>> {
+    let calls: Vec<BoxFuture<'static, AsyncResult>> = (0..rows)
+        .map(|row| guard(f(columns.iter().map(|c| c[row].clone()).collect())))
+        .collect();
+    let task = ASYNC_RUNTIME.spawn(futures::stream::iter(calls).buffered(limit.max(1)).collect::<Vec<_>>());
+    futures::executor::block_on(task).map_err(|e| DataFusionError::Execution(format!("async node task: {e}")))
+}
+
+/// A node's future whose panic becomes an error.
+fn guard(future: BoxFuture<'static, AsyncResult>) -> BoxFuture<'static, AsyncResult> {
+    Box::pin(async move {
+        match AssertUnwindSafe(future).catch_unwind().await {
+            Ok(result) => result,
+            Err(panic) => Err(format!("panicked: {}", panic_message(panic.as_ref())).into()),
+        }
+    })
+}
+
+/// `[0, len)` per row: one list for zip (after checking that all lists have
+/// the same length), or the first list's positions for product mode (which
+/// calls this once per list). A null list (an absent item of an enclosing
+/// map) gives a null.
+fn positions(path: &str, names: &[String], mode: MapMode, arrays: &[ArrayRef], rows: usize) -> DfResult<ArrayRef> {
+    let lists: Vec<&ListArray> = arrays
+        .iter()
+        .map(|a| {
+            a.as_list_opt::<i32>()
+                .ok_or_else(|| DataFusionError::Internal("positions of a non-list".into()))
+        })
+        .collect::<DfResult<_>>()?;
+    let mut offsets = vec![0i32];
+    let mut values = Int64Builder::new();
+    let mut validity = Vec::with_capacity(rows);
+    for row in 0..rows {
+        if lists.iter().any(|l| l.is_null(row)) {
+            validity.push(false);
+            offsets.push(*offsets.last().expect("non-empty"));
+            continue;
+        }
+        let lengths: Vec<usize> = lists.iter().map(|l| l.value_length(row) as usize).collect();
+        if mode == MapMode::Zip && lengths.iter().any(|&l| l != lengths[0]) {
+            return Err(external(Error::MapLengthMismatch {
+                node: path.into(),
+                item: None,
+                lists: names.iter().cloned().zip(lengths).collect(),
+            }));
+        }
+        let len = lengths.first().copied().unwrap_or(0);
+        for i in 0..len {
+            values.append_value(i as i64);
+        }
+        validity.push(true);
+        offsets.push(offsets.last().expect("non-empty") + len as i32);
+    }
+    Ok(Arc::new(ListArray::try_new(
+        Arc::new(Field::new_list_field(DataType::Int64, true)),
+        OffsetBuffer::new(offsets.into()),
+        Arc::new(values.finish()),
+        Some(validity.into()),
+    )?))
+}
+
+/// Each value as a one-element list.
+fn wrap(array: &ArrayRef) -> ArrayRef {
+    let offsets = OffsetBuffer::from_lengths(std::iter::repeat_n(1, array.len()));
+    Arc::new(ListArray::new(
+        Arc::new(Field::new_list_field(array.data_type().clone(), true)),
+        offsets,
+        array.clone(),
+        None,
+    ))
+}
+
+/// Null lists become empty lists.
+fn or_empty(array: &ArrayRef) -> DfResult<ArrayRef> {
+    let Some(list) = array.as_list_opt::<i32>() else {
+        return Ok(array.clone());
+    };
+    if list.null_count() == 0 {
+        return Ok(array.clone());
+    }
+    let (field, offsets, values, _) = list.clone().into_parts();
+    // A null list may still own a slice of `values`: rebuild the offsets so
+    // it has none.
+    let mut kept = Vec::with_capacity(list.len());
+    let mut new_offsets = vec![0i32];
+    let mut indices: Vec<u32> = Vec::new();
+    for row in 0..list.len() {
+        let (start, end) = (offsets[row], offsets[row + 1]);
+        if list.is_valid(row) {
+            indices.extend((start..end).map(|i| i as u32));
+            kept.push(end - start);
+        } else {
+            kept.push(0);
+        }
+        new_offsets.push(new_offsets.last().expect("non-empty") + kept[row]);
+    }
+    let values = if indices.len() == values.len() {
+        values
+    } else if values.is_empty() {
+        new_null_array(values.data_type(), 0)
+    } else {
+        datafusion::arrow::compute::take(&values, &datafusion::arrow::array::UInt32Array::from(indices), None)?
+    };
+    Ok(Arc::new(ListArray::try_new(
+        field,
+        OffsetBuffer::new(new_offsets.into()),
+        values,
+        None,
+    )?))
+}

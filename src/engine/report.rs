@@ -1,0 +1,133 @@
+//! Run reports (per node: calls, items, time) and progress bars.
+
+use std::fmt;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use parking_lot::Mutex;
+
+/// Statistics of one node in one run.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NodeStats {
+    /// The node's path, `outer/inner/node`.
+    pub node: String,
+    /// Calls of its singular or batch implementation.
+    pub calls: u64,
+    /// Items processed (rows; equal to `calls` for singular calls).
+    pub items: u64,
+    /// Total wall time spent in the node.
+    pub total: Duration,
+}
+
+impl NodeStats {
+    /// Mean time per item.
+    pub fn mean_per_item(&self) -> Duration {
+        if self.items == 0 {
+            Duration::ZERO
+        } else {
+            self.total / self.items as u32
+        }
+    }
+}
+
+/// Per-node statistics of a run, printable as a table.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunReport {
+    /// One entry per node, in the order nodes first ran.
+    pub nodes: Vec<NodeStats>,
+}
+
+impl RunReport {
+    /// The statistics of the node at `path`.
+    pub fn node(&self, path: &str) -> Option<&NodeStats> {
+        self.nodes.iter().find(|n| n.node == path)
+    }
+}
+
+impl fmt::Display for RunReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let width = self.nodes.iter().map(|n| n.node.len()).max().unwrap_or(4).max(4);
+        writeln!(
+            f,
+            "| {:width$} | {:>8} | {:>9} | {:>12} | {:>12} |",
+            "node", "calls", "items", "total", "mean/item"
+        )?;
+        writeln!(
+            f,
+            "|{}|{}|{}|{}|{}|",
+            "-".repeat(width + 2),
+            "-".repeat(10),
+            "-".repeat(11),
+            "-".repeat(14),
+            "-".repeat(14)
+        )?;
+        for n in &self.nodes {
+            writeln!(
+                f,
+                "| {:width$} | {:>8} | {:>9} | {:>12} | {:>12} |",
+                n.node,
+                n.calls,
+                n.items,
+                format!("{:.3?}", n.total),
+                format!("{:.3?}", n.mean_per_item()),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Collects node statistics from one run (from any thread).
+#[derive(Default)]
+pub(crate) struct Recorder {
+    nodes: Mutex<Vec<NodeStats>>,
+}
+
+impl Recorder {
+    pub(crate) fn record(&self, node: &str, calls: u64, items: u64, time: Duration) {
+        let mut nodes = self.nodes.lock();
+        match nodes.iter_mut().find(|n| n.node == node) {
+            Some(stats) => {
+                stats.calls += calls;
+                stats.items += items;
+                stats.total += time;
+            }
+            None => nodes.push(NodeStats {
+                node: node.into(),
+                calls,
+                items,
+                total: time,
+            }),
+        }
+    }
+
+    pub(crate) fn finish(self) -> RunReport {
+        RunReport {
+            nodes: self.nodes.into_inner(),
+        }
+    }
+}
+
+/// Progress bars for mapped nodes; drawn only on a terminal and when enabled.
+pub(crate) struct Progress {
+    multi: Option<MultiProgress>,
+}
+
+impl Progress {
+    pub(crate) fn new(enabled: bool) -> Self {
+        let target = ProgressDrawTarget::stderr();
+        Progress {
+            multi: (enabled && !target.is_hidden()).then(|| MultiProgress::with_draw_target(target)),
+        }
+    }
+
+    /// A bar for `items` items of `node`; hidden if progress is off.
+    pub(crate) fn bar(&self, node: &str, items: u64) -> ProgressBar {
+        let Some(multi) = &self.multi else {
+            return ProgressBar::hidden();
+        };
+        let style = ProgressStyle::with_template("{prefix:>32} [{bar:30}] {pos}/{len} ({per_sec}, eta {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+        multi.add(ProgressBar::new(items).with_style(style).with_prefix(node.to_string()))
+    }
+}

@@ -1,0 +1,82 @@
+//! Test helpers for node authors.
+
+use crate::inputs::Inputs;
+use crate::node::{Node, NodeCall};
+use crate::value::Value;
+
+/// Checks that a node's batch implementation returns, for `rows`, exactly
+/// what its singular implementation returns row by row (compared through
+/// serde as JSON). Returns a description of the first difference.
+///
+/// ```
+/// use nodefusion::{Inputs, node, testing::check_batch_agrees};
+///
+/// #[node(output = "y", batch = double_all)]
+/// fn double(x: i64) -> i64 { x * 2 }
+/// fn double_all(x: Vec<i64>) -> Vec<i64> { x.into_iter().map(|x| x * 2).collect() }
+///
+/// fn main() {
+///     let rows: Vec<Inputs> = (0..5i64).map(|x| Inputs::new().with("x", x)).collect();
+///     check_batch_agrees(&double::node(), &rows).unwrap();
+/// }
+/// ```
+pub fn check_batch_agrees(node: &Node, rows: &[Inputs]) -> Result<(), String> {
+    let batch = node
+        .batch()
+        .ok_or_else(|| format!("node '{}' has no batch implementation", node.name()))?;
+    let mut columns: Vec<Vec<Value>> = vec![Vec::with_capacity(rows.len()); node.inputs().len()];
+    let mut singular: Vec<Vec<Value>> = Vec::with_capacity(rows.len());
+    for (r, row) in rows.iter().enumerate() {
+        let mut args = Vec::with_capacity(node.inputs().len());
+        for (k, port) in node.inputs().iter().enumerate() {
+            let (value, ty) = row
+                .get(&port.name)
+                .ok_or_else(|| format!("row {r} has no input '{}'", port.name))?;
+            if ty != port.ty {
+                return Err(format!(
+                    "row {r}: input '{}' is {ty}, the node takes {}",
+                    port.name, port.ty
+                ));
+            }
+            args.push(value.clone());
+            columns[k].push(value.clone());
+        }
+        let mut out = Vec::new();
+        match node.call() {
+            NodeCall::Sync(f) => f(&args, &mut out),
+            NodeCall::Async(f) => {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| e.to_string())?;
+                runtime.block_on(f(args)).map(|values| out = values)
+            }
+        }
+        .map_err(|e| format!("singular call on row {r} failed: {e}"))?;
+        singular.push(out);
+    }
+    let batched = batch(&columns).map_err(|e| format!("batch call failed: {e}"))?;
+    for (k, port) in node.outputs().iter().enumerate() {
+        let column = batched
+            .get(k)
+            .ok_or_else(|| format!("batch returned no column for output '{}'", port.name))?;
+        if column.len() != rows.len() {
+            return Err(format!(
+                "batch returned {} values of '{}' for {} rows",
+                column.len(),
+                port.name,
+                rows.len()
+            ));
+        }
+        for (r, (one, many)) in singular.iter().map(|o| &o[k]).zip(column).enumerate() {
+            let (a, b) = (port.ty.to_json(one), port.ty.to_json(many));
+            if a != b {
+                return Err(format!(
+                    "output '{}' differs on row {r}: singular {a:?}, batch {b:?}",
+                    port.name
+                ));
+            }
+        }
+    }
+    Ok(())
+}

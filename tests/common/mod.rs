@@ -1,0 +1,284 @@
+//! Nodes and pipelines shared by the test binaries: every engine must give
+//! the sequential engine's results on each of these cases.
+#![allow(dead_code)]
+
+pub mod dag;
+
+use nodefusion::{BoxError, Inputs, MapMode, Pipeline, Res, Resource, node, pipeline};
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+#[node(output = "doubled", batch = double_batch)]
+pub fn double(x: i64) -> i64 {
+    x * 2
+}
+
+pub fn double_batch(x: Vec<i64>) -> Vec<i64> {
+    BATCH_CALLS.fetch_add(1, Ordering::SeqCst);
+    x.into_iter().map(|x| x * 2).collect()
+}
+
+/// Calls of `double_batch` (the batch implementation of `double`).
+pub static BATCH_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+#[node(output = "incremented")]
+pub fn increment(doubled: i64) -> i64 {
+    doubled + 1
+}
+
+#[node(output = "sum")]
+pub fn add(doubled: i64, incremented: i64) -> i64 {
+    doubled + incremented
+}
+
+#[node(output = ("quotient", "remainder"))]
+pub fn divide(a: i64, b: i64) -> Result<(i64, i64), String> {
+    if b == 0 {
+        return Err(format!("cannot divide {a} by zero"));
+    }
+    Ok((a / b, a % b))
+}
+
+#[node(output = "greeting")]
+pub fn greet(name: &String, punctuation: String) -> String {
+    format!("hello {name}{punctuation}")
+}
+
+#[node(output = "total")]
+pub fn total(all_doubled: Vec<i64>) -> i64 {
+    all_doubled.iter().sum()
+}
+
+#[node(output = "pair")]
+pub fn pair(letter: String, number: i64) -> String {
+    format!("{letter}{number}")
+}
+
+#[node(output = "slow_len")]
+pub async fn slow_len(word: String) -> usize {
+    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    word.chars().count()
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Passage {
+    pub uuid: String,
+    pub text: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Encoded {
+    pub uuid: String,
+    pub embedding: Vec<f32>,
+    pub note: Option<String>,
+}
+
+/// A toy "model": a scale factor, counting its loads.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScaleModel {
+    pub factor: f32,
+}
+
+pub static SCALE_LOADS: AtomicUsize = AtomicUsize::new(0);
+
+impl Resource for ScaleModel {
+    type Loaded = f32;
+    fn load(&self) -> Result<f32, BoxError> {
+        SCALE_LOADS.fetch_add(1, Ordering::SeqCst);
+        Ok(self.factor)
+    }
+}
+
+#[node(output = "encoded", batch = encode_batch)]
+pub fn encode(passage: Passage, model: &Res<ScaleModel>) -> Result<Encoded, BoxError> {
+    let factor = *model.get()?;
+    Ok(Encoded {
+        uuid: passage.uuid.clone(),
+        embedding: passage.text.chars().map(|c| c as u32 as f32 * factor).collect(),
+        note: passage.text.is_empty().then(|| "empty".to_string()),
+    })
+}
+
+pub fn encode_batch(passage: Vec<Passage>, model: Vec<Res<ScaleModel>>) -> Result<Vec<Encoded>, BoxError> {
+    passage
+        .into_iter()
+        .zip(model.iter())
+        .map(|(p, m)| encode(p, m))
+        .collect()
+}
+
+#[node(output = "lengths")]
+pub fn lengths(encoded_all: Vec<Encoded>) -> Vec<usize> {
+    encoded_all.iter().map(|e| e.embedding.len()).collect()
+}
+
+/// One test case: a pipeline, inputs, and the expected outputs as JSON.
+pub struct Case {
+    pub name: &'static str,
+    pub pipeline: Pipeline,
+    pub inputs: Inputs,
+    pub expected: serde_json::Value,
+}
+
+pub fn chain() -> Pipeline {
+    pipeline![double::node(), increment::node()].unwrap()
+}
+
+pub fn diamond() -> Pipeline {
+    pipeline![double::node(), increment::node(), add::node()].unwrap()
+}
+
+pub fn map_double(xs: &str) -> Pipeline {
+    pipeline![
+        chain()
+            .as_node("per_x")
+            .rename_input("x", xs)
+            .rename_output("doubled", "all_doubled")
+            .rename_output("incremented", "all_incremented")
+            .map_over([xs]),
+        total::node(),
+    ]
+    .unwrap()
+}
+
+pub fn product_pairs() -> Pipeline {
+    pipeline![
+        pipeline![pair::node()]
+            .unwrap()
+            .as_node("pairs")
+            .rename_input("letter", "letters")
+            .rename_input("number", "numbers")
+            .rename_output("pair", "pairs")
+            .map_over(["letters", "numbers"])
+            .map_mode(MapMode::Product)
+    ]
+    .unwrap()
+}
+
+/// A map inside a map: for each list of xs, the doubled values and their total.
+pub fn nested_maps() -> Pipeline {
+    let inner = map_double("xs");
+    pipeline![
+        inner
+            .as_node("per_list")
+            .rename_input("xs", "lists")
+            .rename_output("all_doubled", "doubled_lists")
+            .rename_output("all_incremented", "incremented_lists")
+            .rename_output("total", "totals")
+            .map_over(["lists"])
+    ]
+    .unwrap()
+}
+
+pub fn encode_all() -> Pipeline {
+    pipeline![
+        pipeline![encode::node()]
+            .unwrap()
+            .as_node("encode_all")
+            .rename_input("passage", "passages")
+            .rename_output("encoded", "encoded_all")
+            .map_over(["passages"]),
+        lengths::node(),
+    ]
+    .unwrap()
+}
+
+pub fn passages(n: usize) -> Vec<Passage> {
+    (0..n)
+        .map(|i| Passage {
+            uuid: format!("p{i}"),
+            text: "ab".repeat(i % 4),
+        })
+        .collect()
+}
+
+pub fn cases() -> Vec<Case> {
+    use serde_json::json;
+    vec![
+        Case {
+            name: "chain",
+            pipeline: chain(),
+            inputs: Inputs::new().with("x", 5i64),
+            expected: json!({"doubled": 10, "incremented": 11}),
+        },
+        Case {
+            name: "diamond",
+            pipeline: diamond(),
+            inputs: Inputs::new().with("x", 3i64),
+            expected: json!({"doubled": 6, "incremented": 7, "sum": 13}),
+        },
+        Case {
+            name: "multiple_outputs",
+            pipeline: pipeline![divide::node()].unwrap(),
+            inputs: Inputs::new().with("a", 17i64).with("b", 5i64),
+            expected: json!({"quotient": 3, "remainder": 2}),
+        },
+        Case {
+            name: "reference_parameters_and_strings",
+            pipeline: pipeline![greet::node()].unwrap(),
+            inputs: Inputs::new()
+                .with("name", "שלום".to_string())
+                .with("punctuation", "!".to_string()),
+            expected: json!({"greeting": "hello שלום!"}),
+        },
+        Case {
+            name: "map_zip_single_list",
+            pipeline: map_double("xs"),
+            inputs: Inputs::new().with("xs", vec![3i64, 1, 2]),
+            expected: json!({"all_doubled": [6, 2, 4], "all_incremented": [7, 3, 5], "total": 12}),
+        },
+        Case {
+            name: "map_over_empty_list",
+            pipeline: map_double("xs"),
+            inputs: Inputs::new().with("xs", Vec::<i64>::new()),
+            expected: json!({"all_doubled": [], "all_incremented": [], "total": 0}),
+        },
+        Case {
+            name: "map_product",
+            pipeline: product_pairs(),
+            inputs: Inputs::new()
+                .with("letters", vec!["a".to_string(), "b".to_string()])
+                .with("numbers", vec![1i64, 2, 3]),
+            expected: json!({"pairs": ["a1", "a2", "a3", "b1", "b2", "b3"]}),
+        },
+        Case {
+            name: "nested_maps",
+            pipeline: nested_maps(),
+            inputs: Inputs::new().with("lists", vec![vec![1i64, 2], vec![], vec![5]]),
+            expected: json!({
+                "doubled_lists": [[2, 4], [], [10]],
+                "incremented_lists": [[3, 5], [], [11]],
+                "totals": [6, 0, 10]
+            }),
+        },
+        Case {
+            name: "structs_resources_and_batches",
+            pipeline: encode_all(),
+            inputs: Inputs::new()
+                .with("passages", passages(3))
+                .with("model", Res::new(ScaleModel { factor: 0.5 })),
+            expected: json!({
+                "encoded_all": [
+                    {"uuid": "p0", "embedding": [], "note": "empty"},
+                    {"uuid": "p1", "embedding": [48.5, 49.0], "note": null},
+                    {"uuid": "p2", "embedding": [48.5, 49.0, 48.5, 49.0], "note": null}
+                ],
+                "lengths": [0, 2, 4]
+            }),
+        },
+        Case {
+            name: "async_nodes_mapped",
+            pipeline: pipeline![
+                pipeline![slow_len::node()]
+                    .unwrap()
+                    .as_node("lens")
+                    .rename_input("word", "words")
+                    .rename_output("slow_len", "word_lengths")
+                    .map_over(["words"])
+            ]
+            .unwrap(),
+            inputs: Inputs::new().with("words", vec!["a".to_string(), "בית".to_string(), "".to_string()]),
+            expected: json!({"word_lengths": [1, 3, 0]}),
+        },
+    ]
+}

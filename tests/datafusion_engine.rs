@@ -1,0 +1,276 @@
+//! The DataFusion engine gives the sequential engine's results.
+
+mod common;
+
+use std::sync::Mutex;
+use std::sync::atomic::Ordering;
+
+use common::dag::dag_strategy;
+use common::*;
+use datafusion::prelude::SessionContext;
+use datafusion_proto::bytes::{
+    logical_plan_from_bytes_with_extension_codec, logical_plan_to_bytes_with_extension_codec,
+};
+use nodefusion::{DataFusionEngine, Engine, Inputs, NodefusionCodec, Res, SequentialEngine, node, pipeline};
+use proptest::prelude::*;
+
+fn sequential() -> SequentialEngine {
+    SequentialEngine::default().with_progress(false)
+}
+
+fn datafusion() -> DataFusionEngine {
+    DataFusionEngine::new().with_target_partitions(2)
+}
+
+#[test]
+fn every_shared_case_matches_the_sequential_engine() {
+    for case in cases() {
+        let want = sequential()
+            .run(&case.pipeline, case.inputs.clone(), None)
+            .unwrap()
+            .to_json();
+        let got = datafusion()
+            .run(&case.pipeline, case.inputs, None)
+            .unwrap_or_else(|e| panic!("case {}: {e}", case.name))
+            .to_json();
+        assert_eq!(got, want, "case {}", case.name);
+    }
+}
+
+#[test]
+fn selected_outputs_match_too() {
+    let inputs = Inputs::new().with("x", 3i64);
+    let out = datafusion().run(&diamond(), inputs, Some(&["incremented"])).unwrap();
+    assert_eq!(out.names(), vec!["incremented"]);
+    assert_eq!(out.get::<i64>("incremented").unwrap(), &7);
+}
+
+#[test]
+fn errors_match_the_sequential_engine() {
+    let p = pipeline![
+        pipeline![divide::node()]
+            .unwrap()
+            .as_node("divide_all")
+            .rename_input("b", "bs")
+            .map_over(["bs"])
+    ]
+    .unwrap();
+    let inputs = Inputs::new().with("a", 6i64).with("bs", vec![1i64, 2, 0, 3]);
+    let err = datafusion().run(&p, inputs, None).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "node 'divide_all/divide' failed on item 2: cannot divide 6 by zero"
+    );
+    let missing = datafusion().run(&chain(), Inputs::new(), None).unwrap_err();
+    assert_eq!(missing.to_string(), "missing inputs: 'x' (needed by double)");
+}
+
+#[test]
+fn zip_length_mismatch_names_the_lists() {
+    let zipped = pipeline![
+        pipeline![pair::node()]
+            .unwrap()
+            .as_node("pairs")
+            .rename_input("letter", "letters")
+            .rename_input("number", "numbers")
+            .map_over(["letters", "numbers"])
+    ]
+    .unwrap();
+    let inputs = Inputs::new()
+        .with("letters", vec!["a".to_string()])
+        .with("numbers", vec![1i64, 2]);
+    let err = datafusion().run(&zipped, inputs, None).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "'pairs' maps over lists of different lengths in zip mode: 'letters' has 1, 'numbers' has 2"
+    );
+}
+
+#[node(output = "checked")]
+fn panics_on_seven(x: i64) -> i64 {
+    if x == 7 {
+        panic!("seven is not allowed");
+    }
+    x
+}
+
+#[test]
+fn a_panic_inside_a_udf_fails_the_run_with_the_item() {
+    let p = pipeline![
+        pipeline![panics_on_seven::node()]
+            .unwrap()
+            .as_node("check")
+            .rename_input("x", "xs")
+            .map_over(["xs"])
+    ]
+    .unwrap();
+    let err = datafusion()
+        .run(&p, Inputs::new().with("xs", (0..20i64).collect::<Vec<_>>()), None)
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "node 'check/panics_on_seven' panicked on item 7: seven is not allowed"
+    );
+}
+
+#[test]
+fn the_batch_implementation_runs_when_mapped() {
+    let p = map_double("xs");
+    let before = BATCH_CALLS.load(Ordering::SeqCst);
+    let out = datafusion()
+        .with_batch_size(16)
+        .run(&p, Inputs::new().with("xs", (0..100i64).collect::<Vec<_>>()), None)
+        .unwrap();
+    let stats = out.report().node("per_x/double").unwrap();
+    assert_eq!(stats.items, 100);
+    assert!(stats.calls >= 7, "{stats:?}");
+    assert!(BATCH_CALLS.load(Ordering::SeqCst) >= before + 7);
+}
+
+#[test]
+fn a_resource_loads_once_per_process_across_partitions() {
+    let model = Res::new(ScaleModel { factor: 1.75 });
+    model.evict();
+    let before = SCALE_LOADS.load(Ordering::SeqCst);
+    let out = DataFusionEngine::new()
+        .with_target_partitions(4)
+        .with_batch_size(8)
+        .run(
+            &encode_all(),
+            Inputs::new()
+                .with("passages", passages(200))
+                .with("model", model.clone()),
+            None,
+        )
+        .unwrap();
+    assert_eq!(out.get::<Vec<usize>>("lengths").unwrap().len(), 200);
+    assert_eq!(SCALE_LOADS.load(Ordering::SeqCst), before + 1);
+}
+
+static IN_FLIGHT: Mutex<(usize, usize)> = Mutex::new((0, 0));
+
+#[node(output = "echoed", concurrency = 8)]
+async fn echo_slowly(word: String) -> String {
+    {
+        let mut g = IN_FLIGHT.lock().unwrap();
+        g.0 += 1;
+        g.1 = g.1.max(g.0);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    IN_FLIGHT.lock().unwrap().0 -= 1;
+    word
+}
+
+#[test]
+fn async_nodes_overlap_within_a_batch() {
+    let p = pipeline![
+        pipeline![echo_slowly::node()]
+            .unwrap()
+            .as_node("echo")
+            .rename_input("word", "words")
+            .map_over(["words"])
+    ]
+    .unwrap();
+    let words: Vec<String> = (0..32).map(|i| format!("w{i}")).collect();
+    let out = DataFusionEngine::new()
+        .with_target_partitions(1)
+        .run(&p, Inputs::new().with("words", words.clone()), None)
+        .unwrap();
+    assert_eq!(out.get::<Vec<String>>("echoed").unwrap(), &words);
+    let observed = IN_FLIGHT.lock().unwrap().1;
+    assert!(observed > 1, "observed concurrency {observed}");
+}
+
+#[tokio::test]
+async fn results_can_be_queried_with_sql_in_the_users_context() {
+    let ctx = SessionContext::new();
+    ctx.sql("CREATE TABLE offsets AS VALUES (1), (2)").await.unwrap();
+    let engine = DataFusionEngine::with_context(ctx.clone());
+    let planned = engine
+        .plan(&map_double("xs"), &Inputs::new().with("xs", vec![5i64, 1, 3]), None)
+        .unwrap();
+    ctx.register_table("results", planned.dataframe.clone().into_view())
+        .unwrap();
+    let batches = ctx
+        .sql(
+            "SELECT u.v + o.column1 AS shifted FROM (SELECT unnest(all_doubled) AS v FROM results) u \
+             CROSS JOIN offsets o ORDER BY shifted",
+        )
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let text = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+        .unwrap()
+        .to_string();
+    let values: Vec<i64> = text
+        .lines()
+        .filter_map(|l| l.trim_matches(|c| c == '|' || c == ' ').parse().ok())
+        .collect();
+    assert_eq!(values, vec![3, 4, 7, 8, 11, 12]);
+}
+
+#[tokio::test]
+async fn explain_shows_logical_and_physical_plans() {
+    let text = datafusion()
+        .explain(
+            &encode_all(),
+            &Inputs::new()
+                .with("passages", passages(2))
+                .with("model", Res::new(ScaleModel { factor: 1.0 })),
+        )
+        .await
+        .unwrap();
+    assert!(text.contains("logical_plan"), "{text}");
+    assert!(text.contains("physical_plan"), "{text}");
+    assert!(text.contains("node:encode_all/encode"), "{text}");
+    assert!(text.contains("Unnest"), "{text}");
+}
+
+#[test]
+fn a_plan_survives_serialisation_and_runs_in_a_fresh_context() {
+    let case = cases().into_iter().find(|c| c.name == "nested_maps").unwrap();
+    let plan = datafusion().logical_plan(&case.pipeline, &case.inputs).unwrap();
+    let codec = NodefusionCodec::default();
+    let bytes = logical_plan_to_bytes_with_extension_codec(&plan, &codec).unwrap();
+    let fresh = SessionContext::new();
+    let back = logical_plan_from_bytes_with_extension_codec(&bytes, &fresh.task_ctx(), &codec).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let batches = rt.block_on(async { fresh.execute_logical_plan(back).await.unwrap().collect().await.unwrap() });
+    let totals = batches[0].column_by_name("totals").unwrap();
+    let totals = nodefusion::arrow_convert::from_arrow::<Vec<i64>>(totals.as_ref()).unwrap();
+    assert_eq!(totals, vec![vec![6, 0, 10]]);
+}
+
+#[test]
+fn a_plan_without_the_codec_fails_clearly() {
+    let plan = datafusion()
+        .logical_plan(&chain(), &Inputs::new().with("x", 1i64))
+        .unwrap();
+    let bytes = logical_plan_to_bytes_with_extension_codec(&plan, &NodefusionCodec::default()).unwrap();
+    let plain = datafusion_proto::logical_plan::DefaultLogicalExtensionCodec {};
+    let err =
+        logical_plan_from_bytes_with_extension_codec(&bytes, &SessionContext::new().task_ctx(), &plain).unwrap_err();
+    assert!(err.to_string().contains("node:double"), "{err}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    #[test]
+    fn random_mapped_dags_match_the_sequential_engine(
+        spec in dag_strategy(5),
+        xs in proptest::collection::vec(-20i64..20, 0..5),
+        b in -5i64..5,
+    ) {
+        let mapped = pipeline![spec.pipeline().as_node("per_x").rename_input("in0", "xs").map_over(["xs"])].unwrap();
+        let mut given = Inputs::new().with("xs", xs);
+        if spec.nodes.iter().any(|n| n.deps.contains(&1)) {
+            given.insert("in1", b);
+        }
+        let want = sequential().run(&mapped, given.clone(), None).unwrap().to_json();
+        let got = datafusion().run(&mapped, given, None).unwrap().to_json();
+        prop_assert_eq!(got, want);
+    }
+}

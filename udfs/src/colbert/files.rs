@@ -1,0 +1,242 @@
+//! Finding and checking the files of a model directory (and, with the `hub`
+//! feature, fetching them); the test model's cache location.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::config::ModelSource;
+use super::error::{ColbertError, Result};
+
+/// Name of the small model that tests and examples use (BERT, 6 layers, 384
+/// dimensions, no ColBERT projection).
+pub const TEST_MODEL_NAME: &str = "all-MiniLM-L6-v2";
+
+/// The nodefusion cache directory: `$NODEFUSION_CACHE`, else
+/// `$HOME/.cache/nodefusion` (the same rule as `scripts/fetch-model.sh`).
+///
+/// ```
+/// let dir = nodefusion_udfs::colbert::test_model_cache_dir();
+/// assert!(dir.ends_with("models/all-MiniLM-L6-v2"));
+/// ```
+pub fn test_model_cache_dir() -> PathBuf {
+    let root = match std::env::var_os("NODEFUSION_CACHE") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => {
+            let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+            home.join(".cache").join("nodefusion")
+        }
+    };
+    root.join("models").join(TEST_MODEL_NAME)
+}
+
+/// The test model's directory ([`test_model_cache_dir`]) if its files are
+/// there, else [`ColbertError::TestModelMissing`], whose message says to run
+/// `scripts/fetch-model.sh`.
+///
+/// ```no_run
+/// let dir = nodefusion_udfs::colbert::default_test_model_dir()?;
+/// assert!(dir.join("model.safetensors").is_file());
+/// # Ok::<(), nodefusion_udfs::colbert::ColbertError>(())
+/// ```
+pub fn default_test_model_dir() -> Result<PathBuf> {
+    let dir = test_model_cache_dir();
+    let complete = ["config.json", "tokenizer.json", "model.safetensors"]
+        .iter()
+        .all(|f| dir.join(f).is_file());
+    if complete {
+        Ok(dir)
+    } else {
+        Err(ColbertError::TestModelMissing { dir })
+    }
+}
+
+/// The files of one model, checked to exist.
+#[derive(Debug, Clone)]
+pub(crate) struct ModelFiles {
+    pub config: PathBuf,
+    pub tokenizer: PathBuf,
+    pub weights: PathBuf,
+    /// Dense modules listed in `modules.json`, in pipeline order.
+    pub dense: Vec<DenseFiles>,
+}
+
+/// A sentence-transformers / PyLate `Dense` module folder.
+#[derive(Debug, Clone)]
+pub(crate) struct DenseFiles {
+    /// Its `config.json`, when present.
+    pub config: Option<PathBuf>,
+    pub weights: PathBuf,
+}
+
+#[derive(Deserialize)]
+struct ModuleEntry {
+    #[serde(default)]
+    path: String,
+    #[serde(rename = "type", default)]
+    kind: String,
+}
+
+pub(crate) const CONFIG_EXPECTED: &str = "a BERT config.json (hidden_size, num_hidden_layers, …)";
+pub(crate) const TOKENIZER_EXPECTED: &str = "a Hugging Face tokenizers file (tokenizer.json)";
+pub(crate) const WEIGHTS_EXPECTED: &str = "the encoder weights in safetensors format";
+const MODULES_EXPECTED: &str = "a sentence-transformers modules list: [{\"path\": …, \"type\": …}]";
+
+/// Resolves `source` to the checked files of a model.
+pub(crate) fn resolve(source: &ModelSource) -> Result<ModelFiles> {
+    match source {
+        ModelSource::Dir(dir) => from_dir(dir),
+        ModelSource::Hub { repo, revision } => hub::fetch(repo, revision.as_deref()),
+    }
+}
+
+fn require(path: PathBuf, expected: &str) -> Result<PathBuf> {
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(ColbertError::MissingFile {
+            path,
+            expected: expected.to_owned(),
+        })
+    }
+}
+
+/// The files of a local model directory.
+pub(crate) fn from_dir(dir: &Path) -> Result<ModelFiles> {
+    let config = require(dir.join("config.json"), CONFIG_EXPECTED)?;
+    let tokenizer = require(dir.join("tokenizer.json"), TOKENIZER_EXPECTED)?;
+    let weights = require(dir.join("model.safetensors"), WEIGHTS_EXPECTED)?;
+    let dense = dense_modules(dir)?
+        .into_iter()
+        .map(|module_dir| dense_files(&module_dir))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(ModelFiles {
+        config,
+        tokenizer,
+        weights,
+        dense,
+    })
+}
+
+/// Folders of the `Dense` modules that `modules.json` lists (none when the
+/// file is absent).
+fn dense_modules(dir: &Path) -> Result<Vec<PathBuf>> {
+    let path = dir.join("modules.json");
+    if !path.is_file() {
+        return Ok(Vec::new());
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| malformed(&path, MODULES_EXPECTED, e))?;
+    let entries: Vec<ModuleEntry> = serde_json::from_str(&text).map_err(|e| malformed(&path, MODULES_EXPECTED, e))?;
+    Ok(entries
+        .into_iter()
+        .filter(|m| is_dense(&m.kind))
+        .map(|m| dir.join(m.path))
+        .collect())
+}
+
+/// `pylate.models.Dense.Dense`, `sentence_transformers.models.Dense`, ….
+fn is_dense(kind: &str) -> bool {
+    kind.rsplit('.').next() == Some("Dense")
+}
+
+fn dense_files(module_dir: &Path) -> Result<DenseFiles> {
+    let weights = module_dir.join("model.safetensors");
+    if !weights.is_file() {
+        let legacy = module_dir.join("pytorch_model.bin");
+        let reason = if legacy.is_file() {
+            format!("only {} is there; convert it to safetensors", legacy.display())
+        } else {
+            "modules.json lists a Dense module here".to_owned()
+        };
+        return Err(ColbertError::MissingFile {
+            path: weights,
+            expected: format!("the Dense projection weights (linear.weight) in safetensors format: {reason}"),
+        });
+    }
+    let config = Some(module_dir.join("config.json")).filter(|p| p.is_file());
+    Ok(DenseFiles { config, weights })
+}
+
+pub(crate) fn malformed(path: &Path, expected: &str, reason: impl ToString) -> ColbertError {
+    ColbertError::MalformedFile {
+        path: path.to_owned(),
+        expected: expected.to_owned(),
+        reason: reason.to_string(),
+    }
+}
+
+#[cfg(feature = "hub")]
+mod hub {
+    use hf_hub::api::sync::ApiBuilder;
+    use hf_hub::{Repo, RepoType};
+
+    use super::*;
+
+    fn hub_err(repo: &str, reason: impl ToString) -> ColbertError {
+        ColbertError::Hub {
+            repo: repo.to_owned(),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// Downloads (or finds in the hub cache) the files the encoder needs and
+    /// returns them from the cached snapshot directory.
+    pub(crate) fn fetch(repo: &str, revision: Option<&str>) -> Result<ModelFiles> {
+        let api = ApiBuilder::from_env()
+            .with_progress(false)
+            .build()
+            .map_err(|e| hub_err(repo, e))?;
+        let handle = api.repo(Repo::with_revision(
+            repo.to_owned(),
+            RepoType::Model,
+            revision.unwrap_or("main").to_owned(),
+        ));
+        let get = |name: &str| handle.get(name).map_err(|e| hub_err(repo, format!("{name}: {e}")));
+        let config = get("config.json")?;
+        get("tokenizer.json")?;
+        get("model.safetensors")?;
+        let dir = config
+            .parent()
+            .ok_or_else(|| hub_err(repo, "cached config.json has no parent directory"))?
+            .to_owned();
+        // modules.json is optional; when present, fetch the Dense modules it lists.
+        if let Ok(modules) = handle.get("modules.json") {
+            let text = std::fs::read_to_string(&modules).map_err(|e| malformed(&modules, MODULES_EXPECTED, e))?;
+            let entries: Vec<ModuleEntry> =
+                serde_json::from_str(&text).map_err(|e| malformed(&modules, MODULES_EXPECTED, e))?;
+            for entry in entries.iter().filter(|m| is_dense(&m.kind)) {
+                get(&format!("{}/model.safetensors", entry.path))?;
+                // The module config is optional.
+                let _ = handle.get(&format!("{}/config.json", entry.path));
+            }
+        }
+        from_dir(&dir)
+    }
+}
+
+#[cfg(not(feature = "hub"))]
+mod hub {
+    use super::*;
+
+    pub(crate) fn fetch(repo: &str, _revision: Option<&str>) -> Result<ModelFiles> {
+        Err(ColbertError::Hub {
+            repo: repo.to_owned(),
+            reason: "nodefusion-udfs was built without the `hub` feature; enable it \
+                     (cargo feature `hub`) or download the model and use ModelSource::Dir"
+                .to_owned(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dense_module_types_are_recognised() {
+        assert!(is_dense("pylate.models.Dense.Dense"));
+        assert!(is_dense("sentence_transformers.models.Dense"));
+        assert!(!is_dense("sentence_transformers.models.Pooling"));
+        assert!(!is_dense("sentence_transformers.models.Normalize"));
+    }
+}

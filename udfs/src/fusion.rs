@@ -1,0 +1,242 @@
+//! Reciprocal Rank Fusion of ranked lists, and the hit type shared by the
+//! retrieval stages.
+//!
+//! Reference: G. V. Cormack, C. L. A. Clarke, S. Büttcher, *Reciprocal Rank
+//! Fusion outperforms Condorcet and individual Rank Learning Methods*,
+//! SIGIR 2009.
+//!
+//! For ranked lists `L_1 … L_m` (best first), weights `w_i` (default 1) and a
+//! constant `k` (default 60), a document `d` scores
+//!
+//! ```text
+//! RRF(d) = Σ_{i : d ∈ L_i}  w_i / (k + rank_i(d))      rank_i(d) = 1 for the first item
+//! ```
+//!
+//! A document that appears several times in one list counts once, at its best
+//! rank. The result is sorted by score descending, ties by id ascending.
+//!
+//! ```
+//! use nodefusion_udfs::fusion::{reciprocal_rank_fusion, RrfParams};
+//! let bm25 = vec!["a", "b", "c"];
+//! let dense = vec!["c", "a", "d"];
+//! let fused = reciprocal_rank_fusion(&[bm25, dense], &RrfParams::default()).unwrap();
+//! assert_eq!(fused[0].id, "a"); // 1/61 + 1/62
+//! assert_eq!(fused[1].id, "c"); // 1/63 + 1/61
+//! assert!((fused[0].score - (1.0 / 61.0 + 1.0 / 62.0)).abs() < 1e-12);
+//! ```
+
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashMap};
+use std::hash::Hash;
+
+use serde::{Deserialize, Serialize};
+
+/// A document id: the position of the document in the indexed collection.
+pub type DocId = u32;
+
+/// Relevance score; larger is more relevant.
+pub type Score = f32;
+
+/// One retrieved document.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Hit {
+    /// Document id (its position in the indexed collection).
+    pub doc: DocId,
+    /// Score; larger is more relevant.
+    pub score: Score,
+}
+
+/// Errors of fusion.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum FusionError {
+    /// `k` must be finite and non-negative.
+    #[error("RRF constant k must be finite and >= 0, found {0}")]
+    InvalidK(f64),
+    /// One weight per list is needed.
+    #[error("RRF needs one weight per ranked list: expected {expected} weights, found {found}")]
+    WeightCount {
+        /// Number of lists.
+        expected: usize,
+        /// Number of weights.
+        found: usize,
+    },
+    /// Weights must be finite and non-negative.
+    #[error("RRF weight {index} must be finite and >= 0, found {value}")]
+    InvalidWeight {
+        /// Position of the weight.
+        index: usize,
+        /// Its value.
+        value: f64,
+    },
+}
+
+/// Parameters of [`reciprocal_rank_fusion`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RrfParams {
+    /// Rank constant `k` (default 60, as Cormack et al.).
+    pub k: f64,
+    /// Optional weight per list (default: all 1).
+    pub weights: Option<Vec<f64>>,
+    /// Keep only the best `top_k` results (default: all).
+    pub top_k: Option<usize>,
+}
+
+impl Default for RrfParams {
+    fn default() -> Self {
+        Self {
+            k: 60.0,
+            weights: None,
+            top_k: None,
+        }
+    }
+}
+
+/// One fused result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fused<T> {
+    /// The document.
+    pub id: T,
+    /// Its RRF score.
+    pub score: f64,
+}
+
+/// Fuses ranked lists (best first) with Reciprocal Rank Fusion; see the
+/// [module documentation](self) for the formula.
+pub fn reciprocal_rank_fusion<T, L>(lists: &[L], params: &RrfParams) -> Result<Vec<Fused<T>>, FusionError>
+where
+    T: Clone + Eq + Hash + Ord,
+    L: AsRef<[T]>,
+{
+    if !params.k.is_finite() || params.k < 0.0 {
+        return Err(FusionError::InvalidK(params.k));
+    }
+    if let Some(w) = &params.weights {
+        if w.len() != lists.len() {
+            return Err(FusionError::WeightCount {
+                expected: lists.len(),
+                found: w.len(),
+            });
+        }
+        if let Some((index, &value)) = w.iter().enumerate().find(|(_, v)| !v.is_finite() || **v < 0.0) {
+            return Err(FusionError::InvalidWeight { index, value });
+        }
+    }
+    let mut scores: HashMap<&T, f64> = HashMap::new();
+    for (i, list) in lists.iter().enumerate() {
+        let w = params.weights.as_ref().map_or(1.0, |w| w[i]);
+        let mut seen = std::collections::HashSet::new();
+        for (r, id) in list.as_ref().iter().enumerate() {
+            if seen.insert(id) {
+                *scores.entry(id).or_insert(0.0) += w / (params.k + (r + 1) as f64);
+            }
+        }
+    }
+    let mut out: Vec<Fused<T>> = scores
+        .into_iter()
+        .map(|(id, score)| Fused { id: id.clone(), score })
+        .collect();
+    out.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
+    if let Some(k) = params.top_k {
+        out.truncate(k);
+    }
+    Ok(out)
+}
+
+/// [`reciprocal_rank_fusion`] over hit lists (each already sorted best first),
+/// returning hits whose score is the RRF score.
+///
+/// ```
+/// use nodefusion_udfs::fusion::{fuse_hits, Hit, RrfParams};
+/// let a = vec![Hit { doc: 3, score: 9.0 }, Hit { doc: 1, score: 2.0 }];
+/// let b = vec![Hit { doc: 1, score: 0.8 }];
+/// let fused = fuse_hits(&[a, b], &RrfParams::default()).unwrap();
+/// assert_eq!(fused[0].doc, 1);
+/// ```
+pub fn fuse_hits(lists: &[Vec<Hit>], params: &RrfParams) -> Result<Vec<Hit>, FusionError> {
+    let ids: Vec<Vec<DocId>> = lists.iter().map(|l| l.iter().map(|h| h.doc).collect()).collect();
+    Ok(reciprocal_rank_fusion(&ids, params)?
+        .into_iter()
+        .map(|f| Hit {
+            doc: f.id,
+            score: f.score as Score,
+        })
+        .collect())
+}
+
+/// Heap entry ordered so that the *worst* hit is at the top of a max-heap:
+/// lower score is "greater", and at equal score the larger doc id.
+#[derive(Clone, Copy)]
+struct Worst(Hit);
+
+impl PartialEq for Worst {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Worst {}
+impl PartialOrd for Worst {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Worst {
+    fn cmp(&self, other: &Self) -> Ordering {
+        other
+            .0
+            .score
+            .total_cmp(&self.0.score)
+            .then_with(|| self.0.doc.cmp(&other.0.doc))
+    }
+}
+
+/// Best `k` hits, sorted by score descending then doc id ascending.
+pub(crate) fn top_k(hits: impl IntoIterator<Item = Hit>, k: usize) -> Vec<Hit> {
+    if k == 0 {
+        return Vec::new();
+    }
+    let mut heap: BinaryHeap<Worst> = BinaryHeap::with_capacity(k + 1);
+    for h in hits {
+        if heap.len() < k {
+            heap.push(Worst(h));
+        } else if let Some(top) = heap.peek()
+            && Worst(h) < *top
+        {
+            heap.pop();
+            heap.push(Worst(h));
+        }
+    }
+    let mut out: Vec<Hit> = heap.into_iter().map(|w| w.0).collect();
+    sort_hits(&mut out);
+    out
+}
+
+/// Sorts hits by score descending, then doc id ascending.
+pub(crate) fn sort_hits(hits: &mut [Hit]) {
+    hits.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.doc.cmp(&b.doc)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_k_keeps_best_and_breaks_ties_by_doc() {
+        let hits = [(0, 1.0), (1, 3.0), (2, 3.0), (3, 2.0), (4, 0.5)].map(|(doc, score)| Hit { doc, score });
+        let got: Vec<_> = top_k(hits, 3).iter().map(|h| h.doc).collect();
+        assert_eq!(got, vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn wrong_weight_count_is_an_error() {
+        let p = RrfParams {
+            weights: Some(vec![1.0]),
+            ..Default::default()
+        };
+        let err = reciprocal_rank_fusion(&[vec![1u32], vec![2]], &p).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "RRF needs one weight per ranked list: expected 2 weights, found 1"
+        );
+    }
+}

@@ -1,0 +1,11 @@
+//! Behaviour tests of the retrieval stages (one binary: `cargo test -p nodefusion-udfs --test retrieval`).
+
+mod support;
+
+mod bm25;
+mod fusion;
+mod hebrew;
+mod metrics;
+mod persistence;
+mod plaid;
+mod rerank;
