@@ -8,8 +8,8 @@
 //!               └─ Repartition (round robin)                      │ a mapped
 //!                   └─ Projection  CASE WHEN pos IS NOT NULL      │ nested
 //!                                  THEN node_b(item, …, pos) END  │ pipeline
-//!                       └─ Aggregate  array_agg(… ORDER BY pos)   │
-//!                           └─ Projection  nf_or_empty(…)         ┘
+//!                       └─ Aggregate  array_agg({pos, value})   │
+//!                           └─ Projection  nf_collect(…) (sort by pos)         ┘
 //! ```
 //!
 //! - Every value gets a fresh column name (`c1`, `c2`, …); an environment maps
@@ -22,7 +22,7 @@
 //!   which checks zip lengths); product mode unnests one list after another.
 //!   Empty lists keep one row with null positions (`PreserveAndExpandEmpty`);
 //!   nodes skip such absent rows (`CASE WHEN`), `array_agg` filters them,
-//!   and `nf_or_empty` turns the resulting null into `[]`.
+//!   and `nf_collect` turns the resulting null into `[]`.
 //! - Columns the map does not use are *wrapped* into one-element lists and
 //!   unnested along: the first row of each item group carries the value, the
 //!   others carry nulls, so a large value is never copied once per item. The
@@ -32,9 +32,10 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use datafusion::common::{Column, NullHandling, ScalarValue, UnnestOptions};
+use datafusion::functions::core::expr_fn::named_struct;
 use datafusion::functions_aggregate::expr_fn::{array_agg, first_value};
 use datafusion::logical_expr::{
-    Expr, ExprFunctionExt, LogicalPlan, LogicalPlanBuilder, Partitioning, ScalarUDF, SortExpr, lit, when,
+    Expr, ExprFunctionExt, LogicalPlan, LogicalPlanBuilder, Partitioning, ScalarUDF, lit, when,
 };
 
 use super::udf::{NodefusionUdf, UdfConfig};
@@ -348,14 +349,16 @@ impl<'a> Lowering<'a> {
                 .iter()
                 .map(|i| outer_column(env, &i.outer.name))
                 .collect::<Result<_, _>>()?;
-            let positions_udf = self.udf(
-                UdfConfig::Positions {
-                    path: path.to_string(),
-                    lists: group.iter().map(|i| i.outer.name.clone()).collect(),
-                    mode: nested.mode(),
-                },
-                None,
-            );
+            let positions_call = self
+                .udf(
+                    UdfConfig::Positions {
+                        path: path.to_string(),
+                        lists: group.iter().map(|i| i.outer.name.clone()).collect(),
+                        mode: nested.mode(),
+                    },
+                    None,
+                )
+                .call(lists.iter().map(|l| column(l)).collect());
             let mut exprs: Vec<Expr> = Vec::new();
             let mut unnest = Vec::new();
             for (input, list) in group.iter().zip(&lists) {
@@ -364,11 +367,7 @@ impl<'a> Lowering<'a> {
                 unnest.push(item.clone());
                 items.push((input.inner.name.clone(), item));
             }
-            exprs.push(
-                positions_udf
-                    .call(lists.iter().map(|l| column(l)).collect())
-                    .alias(&pos),
-            );
+            exprs.push(positions_call.clone().alias(&pos));
             unnest.push(pos.clone());
             // Keys, positions and items of earlier groups, and broadcast
             // inputs, are needed on every row.
@@ -381,7 +380,7 @@ impl<'a> Lowering<'a> {
             }
             let wrap = self.udf(UdfConfig::Wrap, None);
             for c in &carried {
-                exprs.push(wrap.call(vec![column(c)]).alias(c));
+                exprs.push(wrap.call(vec![column(c), positions_call.clone()]).alias(c));
                 unnest.push(c.clone());
             }
             plan = plan.project(exprs).map_err(df)?;
@@ -397,6 +396,8 @@ impl<'a> Lowering<'a> {
             positions.push(pos);
         }
         if self.options.target_partitions > 1 {
+            // Unnest splits its output into `batch_size` batches, which
+            // round robin spreads over the partitions.
             plan = plan
                 .repartition(Partitioning::RoundRobinBatch(self.options.target_partitions))
                 .map_err(df)?;
@@ -414,8 +415,8 @@ impl<'a> Lowering<'a> {
         plan = self.bind_literals(plan, inner_pipeline, &mut inner_env)?;
         plan = self.lower_pipeline(plan, inner_pipeline, &mut inner_env, &inner_level, path, &inner_wanted)?;
 
-        // Back to one row per outer row.
-        let order: Vec<SortExpr> = positions.iter().map(|p| column(p).sort(true, false)).collect();
+        // Back to one row per outer row: each output's items with their
+        // positions, sorted back into input order by `nf_collect`.
         let present = inner_level.present().expect("a mapped level has positions");
         let mut aggregates = Vec::new();
         let mut outputs = Vec::new();
@@ -427,10 +428,16 @@ impl<'a> Lowering<'a> {
                     engine: "datafusion",
                     message: format!("'{path}' did not compute '{}'", output.inner.name),
                 })?;
+            let mut fields = Vec::new();
+            for (k, p) in positions.iter().enumerate() {
+                fields.push(lit(format!("p{k}")));
+                fields.push(column(p));
+            }
+            fields.push(lit("v"));
+            fields.push(column(&inner_col));
             let col = self.fresh();
             aggregates.push(
-                array_agg(column(&inner_col))
-                    .order_by(order.clone())
+                array_agg(named_struct(fields))
                     .filter(present.clone())
                     .build()
                     .map_err(df)?
@@ -449,7 +456,7 @@ impl<'a> Lowering<'a> {
         }
         let group: Vec<Expr> = level.keys.iter().map(|k| column(k)).collect();
         plan = plan.aggregate(group, aggregates).map_err(df)?;
-        let or_empty = self.udf(UdfConfig::OrEmpty, None);
+        let collect = self.udf(UdfConfig::Collect, None);
         let mut exprs: Vec<Expr> = level
             .keys
             .iter()
@@ -458,7 +465,7 @@ impl<'a> Lowering<'a> {
             .map(|c| column(c))
             .collect();
         for (outer_name, col) in outputs {
-            exprs.push(or_empty.call(vec![column(&col)]).alias(&col));
+            exprs.push(collect.call(vec![column(&col)]).alias(&col));
             env.insert(outer_name, col);
         }
         plan.project(exprs).map_err(df)

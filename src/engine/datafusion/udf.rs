@@ -11,9 +11,11 @@ use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Int64Array, Int64Builder, ListArray, StructArray, new_null_array,
+    Array, ArrayRef, AsArray, Int64Array, Int64Builder, ListArray, MutableArrayData, StructArray, UInt32Array,
+    make_array,
 };
 use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::compute::{SortColumn, lexsort_to_indices, take};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Int64Type};
 use datafusion::common::{DataFusionError, Result as DfResult, exec_err, internal_err};
 use datafusion::logical_expr::{
@@ -58,10 +60,14 @@ pub enum UdfConfig {
         /// How the lists combine.
         mode: MapMode,
     },
-    /// A one-element list holding the argument.
+    /// `[value, null, null, …]` as long as the row's positions list (at
+    /// least one element): a value carried through an unnest without a copy
+    /// per item.
     Wrap,
-    /// The argument, with a null list replaced by an empty list.
-    OrEmpty,
+    /// A list of `{p0, …, pk, v}` structs (one map level's items, in any
+    /// order) as the list of their `v` sorted by the positions; a null (no
+    /// items) becomes an empty list.
+    Collect,
 }
 
 impl UdfConfig {
@@ -71,7 +77,7 @@ impl UdfConfig {
             UdfConfig::Node { path, .. } => format!("node:{path}"),
             UdfConfig::Positions { path, .. } => format!("nf_positions:{path}"),
             UdfConfig::Wrap => "nf_wrap".into(),
-            UdfConfig::OrEmpty => "nf_or_empty".into(),
+            UdfConfig::Collect => "nf_collect".into(),
         }
     }
 }
@@ -188,12 +194,17 @@ impl ScalarUDFImpl for NodefusionUdf {
                 _,
             ) => Ok(positions_type()),
             (UdfConfig::Wrap, _) => match arg_types {
-                [t] => Ok(DataType::List(Arc::new(Field::new_list_field(t.clone(), true)))),
-                _ => exec_err!("nf_wrap takes one argument"),
+                [t, _] => Ok(DataType::List(Arc::new(Field::new_list_field(t.clone(), true)))),
+                _ => exec_err!("nf_wrap takes a value and a positions list"),
             },
-            (UdfConfig::OrEmpty, _) => match arg_types {
-                [t] => Ok(t.clone()),
-                _ => exec_err!("nf_or_empty takes one argument"),
+            (UdfConfig::Collect, _) => match arg_types {
+                [DataType::List(item)] => match item.data_type() {
+                    DataType::Struct(fields) if !fields.is_empty() => Ok(DataType::List(Arc::new(
+                        Field::new_list_field(fields[fields.len() - 1].data_type().clone(), true),
+                    ))),
+                    other => exec_err!("nf_collect takes a list of structs, not of {other}"),
+                },
+                other => exec_err!("nf_collect takes a list of structs, not {other:?}"),
             },
         }
     }
@@ -225,8 +236,8 @@ impl ScalarUDFImpl for NodefusionUdf {
             }
             (UdfConfig::Node { .. }, None) => return internal_err!("node UDF without its node"),
             (UdfConfig::Positions { path, lists, mode }, _) => positions(path, lists, *mode, &arrays, rows)?,
-            (UdfConfig::Wrap, _) => wrap(&arrays[0]),
-            (UdfConfig::OrEmpty, _) => or_empty(&arrays[0])?,
+            (UdfConfig::Wrap, _) => wrap(&arrays[0], &arrays[1])?,
+            (UdfConfig::Collect, _) => collect(&arrays[0])?,
         };
         if result.len() != rows {
             return internal_err!("{} returned {} rows for {rows}", self.name, result.len());
@@ -465,51 +476,71 @@ fn positions(path: &str, names: &[String], mode: MapMode, arrays: &[ArrayRef], r
     )?))
 }
 
-/// Each value as a one-element list.
-fn wrap(array: &ArrayRef) -> ArrayRef {
-    let offsets = OffsetBuffer::from_lengths(std::iter::repeat_n(1, array.len()));
-    Arc::new(ListArray::new(
-        Arc::new(Field::new_list_field(array.data_type().clone(), true)),
-        offsets,
-        array.clone(),
+/// Each value followed by nulls, as long as its row's positions (at least
+/// one element). Built by copying each value once: a `take` with null
+/// indices would size its output by the list the nulls point at.
+fn wrap(values: &ArrayRef, positions: &ArrayRef) -> DfResult<ArrayRef> {
+    let Some(positions) = positions.as_list_opt::<i32>() else {
+        return internal_err!("nf_wrap needs a positions list");
+    };
+    let data = values.to_data();
+    let lengths: Vec<usize> = (0..values.len())
+        .map(|row| {
+            if positions.is_valid(row) {
+                (positions.value_length(row) as usize).max(1)
+            } else {
+                1
+            }
+        })
+        .collect();
+    let mut out = MutableArrayData::new(vec![&data], true, lengths.iter().sum());
+    for (row, &len) in lengths.iter().enumerate() {
+        out.try_extend(0, row, row + 1)?;
+        out.try_extend_nulls(len - 1)?;
+    }
+    Ok(Arc::new(ListArray::try_new(
+        Arc::new(Field::new_list_field(values.data_type().clone(), true)),
+        OffsetBuffer::from_lengths(lengths),
+        make_array(out.freeze()),
         None,
-    ))
+    )?))
 }
 
-/// Null lists become empty lists.
-fn or_empty(array: &ArrayRef) -> DfResult<ArrayRef> {
+/// Per row, the `v` field of the list's structs sorted by their position
+/// fields; null rows become empty lists.
+fn collect(array: &ArrayRef) -> DfResult<ArrayRef> {
     let Some(list) = array.as_list_opt::<i32>() else {
-        return Ok(array.clone());
+        return internal_err!("nf_collect of a non-list");
     };
-    if list.null_count() == 0 {
-        return Ok(array.clone());
-    }
-    let (field, offsets, values, _) = list.clone().into_parts();
-    // A null list may still own a slice of `values`: rebuild the offsets so
-    // it has none.
-    let mut kept = Vec::with_capacity(list.len());
-    let mut new_offsets = vec![0i32];
-    let mut indices: Vec<u32> = Vec::new();
+    let Some(items) = list.values().as_struct_opt() else {
+        return internal_err!("nf_collect of a list of non-structs");
+    };
+    let (positions, value) = items.columns().split_at(items.num_columns() - 1);
+    let value = &value[0];
+    let offsets = list.value_offsets();
+    let mut indices: Vec<u32> = Vec::with_capacity(value.len());
+    let mut lengths = Vec::with_capacity(list.len());
     for row in 0..list.len() {
-        let (start, end) = (offsets[row], offsets[row + 1]);
-        if list.is_valid(row) {
-            indices.extend((start..end).map(|i| i as u32));
-            kept.push(end - start);
-        } else {
-            kept.push(0);
+        if list.is_null(row) {
+            lengths.push(0);
+            continue;
         }
-        new_offsets.push(new_offsets.last().expect("non-empty") + kept[row]);
+        let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
+        let sort_columns: Vec<SortColumn> = positions
+            .iter()
+            .map(|p| SortColumn {
+                values: p.slice(start, end - start),
+                options: None,
+            })
+            .collect();
+        let order = lexsort_to_indices(&sort_columns, None)?;
+        indices.extend(order.values().iter().map(|i| i + start as u32));
+        lengths.push(end - start);
     }
-    let values = if indices.len() == values.len() {
-        values
-    } else if values.is_empty() {
-        new_null_array(values.data_type(), 0)
-    } else {
-        datafusion::arrow::compute::take(&values, &datafusion::arrow::array::UInt32Array::from(indices), None)?
-    };
+    let values = take(value.as_ref(), &UInt32Array::from(indices), None)?;
     Ok(Arc::new(ListArray::try_new(
-        field,
-        OffsetBuffer::new(new_offsets.into()),
+        Arc::new(Field::new_list_field(value.data_type().clone(), true)),
+        OffsetBuffer::from_lengths(lengths),
         values,
         None,
     )?))
