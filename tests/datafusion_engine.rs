@@ -274,3 +274,22 @@ proptest! {
         prop_assert_eq!(got, want);
     }
 }
+
+#[node(output = "json")]
+fn to_json_value(x: i64) -> serde_json::Value {
+    serde_json::json!({ "x": x })
+}
+
+#[test]
+fn an_arrow_conversion_failure_names_the_value_and_the_type() {
+    let p = pipeline![to_json_value::node()].unwrap();
+    assert!(sequential().run(&p, Inputs::new().with("x", 1i64), None).is_ok());
+    let err = datafusion()
+        .run(&p, Inputs::new().with("x", 1i64), None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("serde_json::value::Value has no Arrow representation"),
+        "{err}"
+    );
+}

@@ -71,7 +71,7 @@ impl HebrewNormalizer {
     /// ```
     pub fn normalize(&self, text: &str) -> String {
         // Fast path: nothing in the Hebrew block, the CGJ or presentation forms.
-        if !text.chars().any(|c| is_hebrew_related(c)) {
+        if !text.chars().any(is_hebrew_related) {
             return text.to_owned();
         }
         let mut out = String::with_capacity(text.len());

@@ -14,7 +14,8 @@
 //!    `2^floor(log2(16·sqrt(T)))` centroids for `T` tokens, at most `T`.
 //! 2. Every token is assigned to its nearest centroid (its *code*); its
 //!    residual is quantised to `nbits ∈ {1, 2, 4}` bits per dimension with
-//!    buckets from the quantiles of held-out residuals (see `codec`).
+//!    buckets from the quantiles of held-out residuals, refined by a few
+//!    Lloyd–Max iterations ([`PlaidBuildParams::lloyd_iters`]).
 //! 3. An inverted file maps each centroid to the documents having a token
 //!    with that code.
 //!
@@ -35,6 +36,15 @@
 //!
 //! [`SearchParams::for_k`] gives ColBERTv2's defaults.
 //!
+//! # Accuracy
+//!
+//! On a clustered synthetic corpus (2,500 passages, dim 128, see
+//! `tests/retrieval/plaid.rs`) stages 1–3 keep every document of the exact
+//! MaxSim top 10; what PLAID loses comes from ranking stage 4 on
+//! decompressed embeddings: Recall@10 against exact MaxSim is about 0.93 at
+//! nbits 2 and 0.98 at nbits 4. Reranking [`PlaidIndex::candidates`] with
+//! full-precision embeddings ([`crate::rerank::rerank`]) recovers 1.0.
+//!
 //! ```
 //! use nodefusion_udfs::plaid::{PlaidBuildParams, PlaidIndex};
 //! use nodefusion_udfs::rerank::DocEmbeddings;
@@ -50,6 +60,7 @@
 //! ```
 
 mod codec;
+mod ivf;
 mod kmeans;
 
 use std::cell::RefCell;
@@ -62,6 +73,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use self::codec::ResidualCodec;
+use self::ivf::InvertedFile;
 use crate::fusion::top_k;
 pub use crate::fusion::{DocId, Hit, Score};
 use crate::rerank::kernels::matmul_abt;
@@ -124,6 +136,12 @@ pub struct PlaidBuildParams {
     pub kmeans_iters: usize,
     /// At most this many training points per centroid (default 256, as faiss).
     pub max_points_per_centroid: usize,
+    /// Lloyd–Max refinements of the residual buckets after ColBERTv2's
+    /// quantile initialisation (default 10; 0 keeps ColBERTv2's buckets).
+    /// On the clustered test corpus at nbits 2 this raises the mean cosine
+    /// between original and decompressed tokens from 0.979 to 0.983 and
+    /// PLAID's Recall@10 against exact MaxSim from 0.89 to 0.93.
+    pub lloyd_iters: usize,
     /// Seed of every random choice (sampling, initialisation).
     pub seed: u64,
 }
@@ -135,6 +153,7 @@ impl Default for PlaidBuildParams {
             num_centroids: None,
             kmeans_iters: 4,
             max_points_per_centroid: 256,
+            lloyd_iters: 10,
             seed: 12345,
         }
     }
@@ -287,8 +306,10 @@ pub struct StorageStats {
     pub codes: u64,
     /// Packed residuals.
     pub residuals: u64,
-    /// Inverted file (offsets + document ids).
+    /// Inverted file document lists (varint gaps).
     pub ivf: u64,
+    /// Inverted file offsets (one per centroid).
+    pub ivf_offsets: u64,
     /// Document lengths.
     pub doclens: u64,
     /// Number of token embeddings.
@@ -297,14 +318,15 @@ pub struct StorageStats {
 
 impl StorageStats {
     /// Bytes per token of what grows with the collection (codes, residuals,
-    /// inverted file, document lengths), excluding the centroid matrix.
+    /// inverted file lists, document lengths), excluding the per-centroid
+    /// tables (centroid matrix, inverted file offsets).
     pub fn bytes_per_token(&self) -> f64 {
         (self.codes + self.residuals + self.ivf + self.doclens) as f64 / self.num_tokens.max(1) as f64
     }
 
     /// Total bytes.
     pub fn total(&self) -> u64 {
-        self.centroids + self.codes + self.residuals + self.ivf + self.doclens
+        self.centroids + self.codes + self.residuals + self.ivf + self.ivf_offsets + self.doclens
     }
 }
 
@@ -321,8 +343,7 @@ pub struct PlaidIndex {
     doclens: Array<u32>,
     /// `num_docs + 1` token offsets derived from `doclens`.
     doc_offsets: Vec<u64>,
-    ivf_offsets: Array<u64>,
-    ivf_docs: Array<u32>,
+    ivf: InvertedFile,
     external_ids: Option<StringTable>,
     counts: Counts,
 }
@@ -429,7 +450,7 @@ impl PlaidIndex {
             let c = &centroids[c as usize * dim..(c as usize + 1) * dim];
             values.extend(p.iter().zip(c).map(|(x, y)| x - y));
         }
-        let (cutoffs, weights) = codec::train_buckets(values, params.nbits);
+        let (cutoffs, weights) = codec::train_buckets(values, params.nbits, params.lloyd_iters);
         let codec = ResidualCodec::new(dim, params.nbits, cutoffs, weights);
 
         // Codes and packed residuals of every token.
@@ -465,24 +486,25 @@ impl PlaidIndex {
                 c
             })
             .collect();
-        let mut counts_per_centroid = vec![0u64; num_centroids];
+        let mut counts_per_centroid = vec![0usize; num_centroids];
         per_doc
             .iter()
             .flatten()
             .for_each(|&c| counts_per_centroid[c as usize] += 1);
-        let mut ivf_offsets = Vec::with_capacity(num_centroids + 1);
-        ivf_offsets.push(0u64);
+        let mut starts = Vec::with_capacity(num_centroids + 1);
+        starts.push(0usize);
         for c in &counts_per_centroid {
-            ivf_offsets.push(ivf_offsets.last().copied().unwrap_or(0) + c);
+            starts.push(starts[starts.len() - 1] + c);
         }
-        let mut cursor = ivf_offsets[..num_centroids].to_vec();
-        let mut ivf_docs = vec![0u32; ivf_offsets[num_centroids] as usize];
+        let mut cursor = starts[..num_centroids].to_vec();
+        let mut flat = vec![0u32; starts[num_centroids]];
         for (d, cs) in per_doc.iter().enumerate() {
             for &c in cs {
-                ivf_docs[cursor[c as usize] as usize] = d as u32;
+                flat[cursor[c as usize]] = d as u32;
                 cursor[c as usize] += 1;
             }
         }
+        let ivf = InvertedFile::from_lists(starts.windows(2).map(|w| &flat[w[0]..w[1]]));
         let codes = if num_centroids <= 1 << 16 {
             Codes::U16(Array::from_vec(all_codes.iter().map(|&c| c as u16).collect()))
         } else {
@@ -495,7 +517,7 @@ impl PlaidIndex {
             num_centroids: num_centroids as u64,
             dim: dim as u64,
             code_bytes: codes.width() as u64,
-            ivf_entries: ivf_docs.len() as u64,
+            ivf_entries: flat.len() as u64,
             kmeans_points: train.len() as u64,
             has_external_ids: false,
         };
@@ -509,8 +531,7 @@ impl PlaidIndex {
             residuals: bytes::Bytes::from(residuals),
             doclens: Array::from_vec(doclens),
             doc_offsets,
-            ivf_offsets: Array::from_vec(ivf_offsets),
-            ivf_docs: Array::from_vec(ivf_docs),
+            ivf,
             external_ids: None,
             counts,
         })
@@ -566,7 +587,8 @@ impl PlaidIndex {
             centroids: (self.centroids.len() * 4) as u64,
             codes: (self.codes.len() * self.codes.width()) as u64,
             residuals: self.residuals.len() as u64,
-            ivf: (self.ivf_offsets.len() * 8 + self.ivf_docs.len() * 4) as u64,
+            ivf: self.ivf.lists.len() as u64,
+            ivf_offsets: (self.ivf.offsets.len() * 8) as u64,
             doclens: (self.doclens.len() * 4) as u64,
             num_tokens: self.codes.len() as u64,
         }
@@ -614,9 +636,37 @@ impl PlaidIndex {
         }
         Ok(SCRATCH.with(|s| {
             let s = &mut *s.borrow_mut();
+            let candidates = match &self.codes {
+                Codes::U16(c) => self.candidates_impl(c, query, nq, params, s),
+                Codes::U32(c) => self.candidates_impl(c, query, nq, params, s),
+            };
+            // Stage 4: exact MaxSim on decompressed embeddings.
+            let mut finals = Vec::with_capacity(candidates.len());
+            for h in candidates {
+                self.decompress_into(h.doc as usize, &mut s.decoded);
+                let nd = s.decoded.len() / self.dim;
+                let score = maxsim_unchecked(query, nq, &s.decoded, nd, self.dim, &mut s.sim);
+                finals.push(Hit { doc: h.doc, score });
+            }
+            top_k(finals, params.k)
+        }))
+    }
+
+    /// Stages 1–3 only: the `max(ndocs / 4, k)` candidates that stage 4
+    /// would decompress, with their centroid-interaction scores, best first.
+    /// Useful to rerank with full-precision embeddings instead
+    /// ([`crate::rerank::rerank`]).
+    pub fn candidates(&self, query: &[f32], params: &SearchParams) -> Result<Vec<Hit>> {
+        params.validate()?;
+        let nq = check_matrix("query", query, self.dim)?;
+        if nq == 0 || params.k == 0 || self.num_docs() == 0 {
+            return Ok(Vec::new());
+        }
+        Ok(SCRATCH.with(|s| {
+            let s = &mut *s.borrow_mut();
             match &self.codes {
-                Codes::U16(c) => self.search_impl(c, query, nq, params, s),
-                Codes::U32(c) => self.search_impl(c, query, nq, params, s),
+                Codes::U16(c) => self.candidates_impl(c, query, nq, params, s),
+                Codes::U32(c) => self.candidates_impl(c, query, nq, params, s),
             }
         }))
     }
@@ -629,7 +679,7 @@ impl PlaidIndex {
             .collect()
     }
 
-    fn search_impl<C: Code>(
+    fn candidates_impl<C: Code>(
         &self,
         codes: &[C],
         query: &[f32],
@@ -659,11 +709,7 @@ impl PlaidIndex {
                 }
             }
             for &(_, c) in &top {
-                let (a, b) = (
-                    self.ivf_offsets[c as usize] as usize,
-                    self.ivf_offsets[c as usize + 1] as usize,
-                );
-                s.candidates.extend_from_slice(&self.ivf_docs[a..b]);
+                self.ivf.extend_docs(c as usize, &mut s.candidates);
             }
         }
         s.candidates.sort_unstable();
@@ -691,7 +737,7 @@ impl PlaidIndex {
 
         // Stage 3: centroid interaction without pruning.
         let stage3_n = (ndocs / 4).max(p.k);
-        let stage3 = if stage2.len() > stage3_n {
+        if stage2.len() > stage3_n {
             let rescored: Vec<Hit> = stage2
                 .iter()
                 .map(|h| {
@@ -708,17 +754,7 @@ impl PlaidIndex {
             top_k(rescored, stage3_n)
         } else {
             stage2
-        };
-
-        // Stage 4: exact MaxSim on decompressed embeddings.
-        let mut finals = Vec::with_capacity(stage3.len());
-        for h in stage3 {
-            self.decompress_into(h.doc as usize, &mut s.decoded);
-            let nd = s.decoded.len() / dim;
-            let score = maxsim_unchecked(query, nq, &s.decoded, nd, dim, &mut s.sim);
-            finals.push(Hit { doc: h.doc, score });
         }
-        top_k(finals, p.k)
     }
 
     /// Writes the index to `location`. With `overwrite` (the pipeline's
@@ -741,8 +777,8 @@ impl PlaidIndex {
         }
         w.put("residuals.u8", self.residuals.clone()).await?;
         w.put("doclens.u32", store::encode(&self.doclens)).await?;
-        w.put("ivf.off", store::encode(&self.ivf_offsets)).await?;
-        w.put("ivf.doc", store::encode(&self.ivf_docs)).await?;
+        w.put("ivf.off", store::encode(&self.ivf.offsets)).await?;
+        w.put("ivf.doc", self.ivf.lists.clone()).await?;
         if let Some(ids) = &self.external_ids {
             ids.write(&mut w, "external_ids").await?;
         }
@@ -866,24 +902,26 @@ impl PlaidIndex {
                 format!("expected lengths summing to {t} tokens, found {}", doc_offsets[n]),
             ));
         }
-        let ivf_offsets = r.read_array::<u64>("ivf.off").await?;
-        let ivf_docs = r.read_array::<u32>("ivf.doc").await?;
-        if ivf_offsets.len() != nc + 1
-            || ivf_offsets[0] != 0
-            || ivf_offsets.windows(2).any(|w| w[0] > w[1])
-            || ivf_offsets[nc] != ivf_docs.len() as u64
-        {
-            return Err(bad(
-                "ivf.off",
-                format!(
-                    "expected {} non-decreasing offsets from 0 to {}",
-                    nc + 1,
-                    ivf_docs.len()
-                ),
-            ));
-        }
-        if let Some(d) = ivf_docs.iter().find(|&&d| d as usize >= n) {
-            return Err(bad("ivf.doc", format!("expected document ids < {n}, found {d}")));
+        let ivf = InvertedFile {
+            offsets: r.read_array::<u64>("ivf.off").await?,
+            lists: r.read("ivf.doc").await?,
+        };
+        match ivf.validate(nc, n) {
+            Ok(entries) if entries == counts.ivf_entries => {}
+            Ok(entries) => {
+                return Err(bad(
+                    "ivf.doc",
+                    format!("expected {} entries, found {entries}", counts.ivf_entries),
+                ));
+            }
+            Err(reason) => {
+                let file = if reason.contains("offsets") {
+                    "ivf.off"
+                } else {
+                    "ivf.doc"
+                };
+                return Err(bad(file, reason));
+            }
         }
         let external_ids = if counts.has_external_ids {
             Some(r.read_strings("external_ids").await?)
@@ -908,8 +946,7 @@ impl PlaidIndex {
             residuals,
             doclens,
             doc_offsets,
-            ivf_offsets,
-            ivf_docs,
+            ivf,
             external_ids,
             counts,
         })

@@ -75,7 +75,7 @@ pub(crate) fn check_matrix(what: &str, data: &[f32], dim: usize) -> Result<usize
     if dim == 0 {
         return Err(RerankError::ZeroDim);
     }
-    if data.len() % dim != 0 {
+    if !data.len().is_multiple_of(dim) {
         return Err(RerankError::Shape {
             what: what.to_owned(),
             len: data.len(),

@@ -294,7 +294,7 @@ impl IndexLocation {
         let prefix = Path::from_absolute_path(&abs).map_err(|e| invalid(e.to_string()))?;
         Ok(Self {
             uri: abs.to_string_lossy().trim_end_matches('/').to_owned(),
-            store: Arc::new(LocalFileSystem::new()),
+            store: Arc::new(LocalFileSystem::new().with_automatic_cleanup(true)),
             prefix,
             local: true,
         })
@@ -750,7 +750,7 @@ impl<T: Pod> Array<T> {
     /// Views `bytes` as `[T]` without copying when aligned on a
     /// little-endian target, else decodes a copy.
     pub(crate) fn from_bytes(bytes: Bytes) -> std::result::Result<Self, String> {
-        if bytes.len() % T::SIZE != 0 {
+        if !bytes.len().is_multiple_of(T::SIZE) {
             return Err(format!(
                 "expected a multiple of {} bytes (an array of {}-byte numbers), found {} bytes",
                 T::SIZE,

@@ -117,9 +117,11 @@ pub struct EncoderConfig {
     pub mask_punctuation: bool,
     /// Texts per forward pass in the batch calls. Default 32.
     pub batch_size: usize,
-    /// Threads for the forward pass: `None` uses rayon's global pool (sized by
-    /// `RAYON_NUM_THREADS` or the CPU count); `Some(n)` gives the encoder its
-    /// own pool of `n` threads.
+    /// Threads for the matrix products of the forward pass: `None` runs in
+    /// candle's own CPU pool (sized by `RAYON_NUM_THREADS`, else the physical
+    /// core count); `Some(n)` gives the encoder its own rayon pool of `n`
+    /// threads. Candle's element-wise kernels always use its global pool
+    /// (`CANDLE_NUM_THREADS`).
     pub threads: Option<usize>,
     /// Where the model runs.
     pub device: Device,

