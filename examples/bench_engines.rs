@@ -99,7 +99,7 @@ fn main() {
         ("trivial", 10_000usize),
         ("trivial", 100_000),
         ("trivial", 1_000_000),
-        ("cpu", 2_000),
+        ("cpu", 4_000),
     ];
     for (workload, items) in rows {
         let (s_secs, s_peak) = in_child("sequential", workload, items);

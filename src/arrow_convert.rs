@@ -82,6 +82,7 @@ static FIELDS: LazyLock<FieldCache> = LazyLock::new(Default::default);
 fn tracing_options() -> TracingOptions {
     TracingOptions::default()
         .allow_null_fields(true)
+        .map_as_struct(false)
         .sequence_as_large_list(false)
         .strings_as_large_utf8(false)
         .bytes_as_large_binary(false)

@@ -129,7 +129,8 @@ pub use value::{Data, TypeInfo, Value};
 /// - `concurrency = N`: async calls in flight at once (default 16);
 /// - `name = "..."`: the node's name (default: the function's).
 ///
-/// Parameters may be `T` or `&T`; `T` must be [`Data`]. A `Result` return's
+/// Parameters may be `T`, `&T`, or `&[T]` (which borrows a `Vec<T>` input);
+/// `T` must be [`Data`]. A `Result` return's
 /// error must convert into [`BoxError`]. The attribute also generates a
 /// module with the function's name holding `node()`, and registers the node
 /// in the [`registry`] under `module::path::function`; nodes must therefore

@@ -633,3 +633,19 @@ fn required_steps_follow_dependencies() {
     let wanted: BTreeSet<String> = ["incremented".to_string()].into();
     assert_eq!(p.required_steps(&wanted), vec![true, true, false]);
 }
+
+#[node(output = "longest")]
+fn longest(words: &[String]) -> usize {
+    words.iter().map(|w| w.chars().count()).max().unwrap_or(0)
+}
+
+#[test]
+fn a_slice_parameter_borrows_a_list_input() {
+    let node = longest::node();
+    assert_eq!(node.inputs()[0].ty.short_name(), "Vec<String>");
+    let out = pipeline![node]
+        .unwrap()
+        .run(Inputs::new().with("words", vec!["ab".to_string(), "שלום".to_string()]))
+        .unwrap();
+    assert_eq!(out.get::<usize>("longest").unwrap(), &4);
+}

@@ -99,7 +99,14 @@ fn params(item: &ItemFn) -> syn::Result<Vec<Param>> {
                     }
                 };
                 let (ty, by_ref) = match &*typed.ty {
-                    Type::Reference(r) if r.mutability.is_none() => ((*r.elem).clone(), true),
+                    // `&[T]` borrows a `Vec<T>` input.
+                    Type::Reference(r) if r.mutability.is_none() => match &*r.elem {
+                        Type::Slice(slice) => {
+                            let item = &slice.elem;
+                            (syn::parse_quote!(::std::vec::Vec<#item>), true)
+                        }
+                        elem => (elem.clone(), true),
+                    },
                     Type::Reference(r) => {
                         return Err(syn::Error::new_spanned(
                             r,

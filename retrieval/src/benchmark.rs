@@ -116,7 +116,7 @@ pub fn build_mishnah_benchmark(scriptures_dir: &Path, out_dir: &Path) -> Result<
                     report.parentheses += 1;
                     let at = GroupAt {
                         location: format!("{}:{}:{}:{}", tractate.name, c + 1, m + 1, citation.ordinal),
-                        group: citation.group,
+                        group: citation.group.split_whitespace().collect::<Vec<_>>().join(" "),
                     };
                     let verse = match citation.verse {
                         Ok(verse) => verse,

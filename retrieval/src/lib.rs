@@ -3,5 +3,7 @@
 //! the command-line tool.
 #![warn(missing_docs)]
 
+pub mod app;
 pub mod benchmark;
 pub mod data;
+pub mod pipeline;

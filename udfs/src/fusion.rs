@@ -195,7 +195,7 @@ pub(crate) fn top_k(hits: impl IntoIterator<Item = Hit>, k: usize) -> Vec<Hit> {
     if k == 0 {
         return Vec::new();
     }
-    let mut heap: BinaryHeap<Worst> = BinaryHeap::with_capacity(k + 1);
+    let mut heap: BinaryHeap<Worst> = BinaryHeap::with_capacity(k.saturating_add(1).min(4096));
     for h in hits {
         if heap.len() < k {
             heap.push(Worst(h));

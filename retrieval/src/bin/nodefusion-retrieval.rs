@@ -1,0 +1,119 @@
+//! Runs the hybrid retrieval pipeline and prints its metrics.
+//!
+//! With no data arguments it runs on the Mishnah-citation benchmark
+//! (fetched and built into the cache on first use) with the cached test
+//! encoder. See `--help`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, ValueEnum};
+use nodefusion_retrieval::app::{self, EngineKind, RunOptions};
+
+#[derive(Parser, Debug)]
+#[command(version, about = "The hybrid (ColBERT + BM25) retrieval pipeline of nodefusion")]
+struct Cli {
+    /// Passages Parquet (path, directory of shards, file://, s3://, http(s):// URL).
+    #[arg(long)]
+    passages: Option<String>,
+    /// Queries Parquet.
+    #[arg(long)]
+    queries: Option<String>,
+    /// Ground truths Parquet.
+    #[arg(long)]
+    ground_truths: Option<String>,
+    /// Which engine runs the pipeline.
+    #[arg(long, value_enum, default_value_t = Engine::Datafusion)]
+    engine: Engine,
+    /// Model directory (config.json, tokenizer.json, model.safetensors);
+    /// default: the cached all-MiniLM-L6-v2.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Where the indexes are written (path or URL); default: the cache.
+    #[arg(long)]
+    index_folder: Option<String>,
+    /// Replace existing indexes.
+    #[arg(long = "override")]
+    overwrite: bool,
+    /// Candidates each retriever returns.
+    #[arg(long, default_value_t = 100)]
+    top_k: usize,
+    /// Results kept after reranking.
+    #[arg(long, default_value_t = 100)]
+    rerank_k: usize,
+    /// Use only the first N passages (plus every passage a kept query is
+    /// judged on). Default on the built-in benchmark: 2000, unless --full.
+    #[arg(long)]
+    limit_passages: Option<usize>,
+    /// Use only the first N queries. Default on the built-in benchmark: 100,
+    /// unless --full.
+    #[arg(long)]
+    limit_queries: Option<usize>,
+    /// Run the whole built-in benchmark (23,206 verses): minutes of encoding.
+    #[arg(long)]
+    full: bool,
+    /// Where predictions.parquet and metrics.parquet are written.
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// A SQL query over the tables `predictions` and `metrics`.
+    #[arg(long)]
+    sql: Option<String>,
+    /// Hide progress bars.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Engine {
+    Sequential,
+    Datafusion,
+    Ballista,
+}
+
+fn main() -> ExitCode {
+    let mut cli = Cli::parse();
+    let started = Instant::now();
+    let built_in = cli.passages.is_none() && cli.queries.is_none() && cli.ground_truths.is_none();
+    if built_in && !cli.full && cli.limit_passages.is_none() && cli.limit_queries.is_none() {
+        cli.limit_passages = Some(2000);
+        cli.limit_queries = Some(100);
+    }
+    let options = RunOptions {
+        passages: cli.passages,
+        queries: cli.queries,
+        ground_truths: cli.ground_truths,
+        engine: match cli.engine {
+            Engine::Sequential => EngineKind::Sequential,
+            Engine::Datafusion => EngineKind::DataFusion,
+            Engine::Ballista => EngineKind::Ballista,
+        },
+        model_dir: cli.model,
+        index_folder: cli.index_folder,
+        overwrite: cli.overwrite,
+        top_k: cli.top_k,
+        rerank_k: cli.rerank_k,
+        limit_passages: cli.limit_passages,
+        limit_queries: cli.limit_queries,
+        output: cli.output,
+        progress: !cli.no_progress,
+    };
+    match app::run(&options).and_then(|result| {
+        println!("{}", result.metrics_table());
+        println!("{}", result.report);
+        println!("predictions and metrics written to {}", result.output.display());
+        if let Some(sql) = &cli.sql {
+            println!("{}", app::query(&result, sql)?);
+        }
+        Ok(())
+    }) {
+        Ok(()) => {
+            println!("total wall time: {:.1} s", started.elapsed().as_secs_f64());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,554 @@
+//! The hybrid retrieval pipeline, written as singular nodes:
+//!
+//! ```text
+//! load_passages, load_queries, load_ground_truths
+//!   → encode_passage (mapped over passages; batch implementation)
+//!   → build_vector_index (PLAID), build_bm25_index, build_passage_lookup
+//!   → encode_query (mapped over queries; batch implementation)
+//!   → per query (mapped over encoded queries):
+//!       retrieve_colbert, retrieve_bm25, fuse_results (RRF),
+//!       rerank_results (ColBERT MaxSim), hits_to_predictions
+//!   → flatten_predictions → compute_ndcg, compute_recall
+//!   → combine_evaluation_results
+//! ```
+//!
+//! The encoder, the indexes, the passage lookup, fusion, reranker and
+//! evaluator are [resources](nodefusion::resource): only their configs (or
+//! index locations) flow through the pipeline; each process loads them once.
+
+use std::collections::BTreeMap;
+
+use nodefusion::{BoxError, Pipeline, Res, Resource, node, pipeline};
+use nodefusion_udfs::bm25::{Bm25Index, Bm25IndexHandle, Bm25Params};
+use nodefusion_udfs::colbert::{ColbertEncoder, EncoderConfig};
+use nodefusion_udfs::fusion::RrfParams;
+use nodefusion_udfs::lookup::{EmbeddingLookup, EmbeddingLookupHandle};
+use nodefusion_udfs::metrics::{Measure, Qrels, Run, evaluate};
+use nodefusion_udfs::plaid::{PlaidBuildParams, PlaidIndex, PlaidIndexHandle, SearchParams};
+use nodefusion_udfs::rerank::{DocEmbeddings, rerank};
+use nodefusion_udfs::store::IndexLocation;
+use serde::{Deserialize, Serialize};
+
+use crate::data::{self, GroundTruth, Passage, Query};
+
+/// Concurrent file reads per loader.
+const READ_PARTITIONS: usize = 8;
+
+/// The ColBERT encoder as a resource: its config travels, the model loads
+/// once per process.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Encoder(pub EncoderConfig);
+
+impl Resource for Encoder {
+    type Loaded = ColbertEncoder;
+    fn load(&self) -> Result<ColbertEncoder, BoxError> {
+        Ok(self.0.load()?)
+    }
+}
+
+/// A PLAID index on storage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct VectorIndex(pub PlaidIndexHandle);
+
+impl Resource for VectorIndex {
+    type Loaded = PlaidIndex;
+    fn load(&self) -> Result<PlaidIndex, BoxError> {
+        Ok(self.0.load()?)
+    }
+}
+
+/// A BM25 index on storage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct LexicalIndex(pub Bm25IndexHandle);
+
+impl Resource for LexicalIndex {
+    type Loaded = Bm25Index;
+    fn load(&self) -> Result<Bm25Index, BoxError> {
+        Ok(self.0.load()?)
+    }
+}
+
+/// Full-precision passage embeddings on storage, for reranking.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PassageLookup(pub EmbeddingLookupHandle);
+
+impl Resource for PassageLookup {
+    type Loaded = EmbeddingLookup;
+    fn load(&self) -> Result<EmbeddingLookup, BoxError> {
+        Ok(self.0.load()?)
+    }
+}
+
+/// Reciprocal Rank Fusion settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Fusion {
+    /// RRF's rank constant.
+    pub k: f64,
+    /// Results kept after fusion.
+    pub top_k: usize,
+}
+
+impl Resource for Fusion {
+    type Loaded = RrfParams;
+    fn load(&self) -> Result<RrfParams, BoxError> {
+        Ok(RrfParams {
+            k: self.k,
+            weights: None,
+            top_k: Some(self.top_k),
+        })
+    }
+}
+
+/// Reranker settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Reranker {
+    /// Results kept after reranking.
+    pub top_k: usize,
+}
+
+impl Resource for Reranker {
+    type Loaded = Reranker;
+    fn load(&self) -> Result<Reranker, BoxError> {
+        Ok(self.clone())
+    }
+}
+
+/// Evaluation cut-offs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Evaluator {
+    /// nDCG cut-offs.
+    pub ndcg_at: Vec<usize>,
+    /// Recall cut-offs.
+    pub recall_at: Vec<usize>,
+}
+
+impl Resource for Evaluator {
+    type Loaded = Evaluator;
+    fn load(&self) -> Result<Evaluator, BoxError> {
+        Ok(self.clone())
+    }
+}
+
+/// Where indexes are written, and whether existing ones are replaced.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IndexSettings {
+    /// A local path or URL.
+    pub index_folder: String,
+    /// Replace existing indexes (atomically); otherwise an existing index is
+    /// an error.
+    pub overwrite: bool,
+}
+
+/// A passage's token embeddings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EncodedPassage {
+    /// The passage id.
+    pub uuid: String,
+    /// Vector dimension.
+    pub dim: u32,
+    /// `tokens × dim` values, L2-normalised rows.
+    pub embeddings: Vec<f32>,
+}
+
+/// A query's token embeddings, with its text for lexical retrieval.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EncodedQuery {
+    /// The query id.
+    pub uuid: String,
+    /// The query text.
+    pub text: String,
+    /// Vector dimension.
+    pub dim: u32,
+    /// `tokens × dim` values.
+    pub embeddings: Vec<f32>,
+}
+
+/// One retrieved passage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Hit {
+    /// The passage id.
+    pub uuid: String,
+    /// Larger is more relevant.
+    pub score: f32,
+}
+
+/// One ranked passage of one system for one query.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    /// `colbert`, `bm25`, `fused` or `fused+rerank`.
+    pub system: String,
+    /// The query id.
+    pub query_uuid: String,
+    /// The passage id.
+    pub passage_uuid: String,
+    /// 1-based rank.
+    pub rank: u32,
+    /// The system's score.
+    pub score: f32,
+}
+
+/// One averaged measure of one system.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricValue {
+    /// The system.
+    pub system: String,
+    /// trec_eval's name, e.g. `ndcg_cut_10`, `recall_100`.
+    pub metric: String,
+    /// The mean over queries.
+    pub value: f64,
+}
+
+/// The systems in the order they are reported.
+pub const SYSTEMS: [&str; 4] = ["colbert", "bm25", "fused", "fused+rerank"];
+
+#[node(output = "passages")]
+async fn load_passages(passages_uri: String) -> Result<Vec<Passage>, BoxError> {
+    Ok(data::load_passages(&passages_uri, READ_PARTITIONS).await?)
+}
+
+#[node(output = "queries")]
+async fn load_queries(queries_uri: String) -> Result<Vec<Query>, BoxError> {
+    Ok(data::load_queries(&queries_uri, READ_PARTITIONS).await?)
+}
+
+#[node(output = "ground_truths")]
+async fn load_ground_truths(
+    ground_truths_uri: String,
+    queries: Vec<Query>,
+    passages: Vec<Passage>,
+) -> Result<Vec<GroundTruth>, BoxError> {
+    let truths = data::load_ground_truths(&ground_truths_uri, READ_PARTITIONS).await?;
+    data::check_ground_truths(&truths, &queries, &passages)?;
+    Ok(truths)
+}
+
+#[node(output = "encoded_passage", batch = encode_passages)]
+fn encode_passage(passage: Passage, encoder: &Res<Encoder>) -> Result<EncodedPassage, BoxError> {
+    let embeddings = encoder.get()?.encode_document(&passage.text)?;
+    Ok(EncodedPassage {
+        uuid: passage.uuid,
+        dim: embeddings.dim as u32,
+        embeddings: embeddings.data,
+    })
+}
+
+fn encode_passages(passage: Vec<Passage>, encoder: Vec<Res<Encoder>>) -> Result<Vec<EncodedPassage>, BoxError> {
+    let Some(first) = encoder.first() else {
+        return Ok(Vec::new());
+    };
+    if encoder.iter().any(|e| e != first) {
+        return passage
+            .into_iter()
+            .zip(&encoder)
+            .map(|(p, e)| encode_passage(p, e))
+            .collect();
+    }
+    let texts: Vec<&str> = passage.iter().map(|p| p.text.as_str()).collect();
+    let encoded = first.get()?.encode_documents_batch(&texts)?;
+    Ok(passage
+        .into_iter()
+        .zip(encoded)
+        .map(|(p, e)| EncodedPassage {
+            uuid: p.uuid,
+            dim: e.dim as u32,
+            embeddings: e.data,
+        })
+        .collect())
+}
+
+#[node(output = "encoded_query", batch = encode_queries)]
+fn encode_query(query: Query, encoder: &Res<Encoder>) -> Result<EncodedQuery, BoxError> {
+    let embeddings = encoder.get()?.encode_query(&query.text)?;
+    Ok(EncodedQuery {
+        uuid: query.uuid,
+        text: query.text,
+        dim: embeddings.dim as u32,
+        embeddings: embeddings.data,
+    })
+}
+
+fn encode_queries(query: Vec<Query>, encoder: Vec<Res<Encoder>>) -> Result<Vec<EncodedQuery>, BoxError> {
+    let Some(first) = encoder.first() else {
+        return Ok(Vec::new());
+    };
+    if encoder.iter().any(|e| e != first) {
+        return query
+            .into_iter()
+            .zip(&encoder)
+            .map(|(q, e)| encode_query(q, e))
+            .collect();
+    }
+    let texts: Vec<&str> = query.iter().map(|q| q.text.as_str()).collect();
+    let encoded = first.get()?.encode_queries_batch(&texts)?;
+    Ok(query
+        .into_iter()
+        .zip(encoded)
+        .map(|(q, e)| EncodedQuery {
+            uuid: q.uuid,
+            text: q.text,
+            dim: e.dim as u32,
+            embeddings: e.data,
+        })
+        .collect())
+}
+
+fn doc_embeddings(encoded_passages: &[EncodedPassage]) -> Result<DocEmbeddings, BoxError> {
+    let dim = encoded_passages.first().map_or(1, |p| p.dim as usize);
+    let docs: Vec<&[f32]> = encoded_passages.iter().map(|p| p.embeddings.as_slice()).collect();
+    Ok(DocEmbeddings::from_docs(dim, &docs)?)
+}
+
+fn uuids(encoded_passages: &[EncodedPassage]) -> Vec<&str> {
+    encoded_passages.iter().map(|p| p.uuid.as_str()).collect()
+}
+
+#[node(output = "vector_index")]
+fn build_vector_index(
+    encoded_passages: &[EncodedPassage],
+    index_settings: &IndexSettings,
+) -> Result<Res<VectorIndex>, BoxError> {
+    let location = IndexLocation::new(&index_settings.index_folder, "plaid")?;
+    let index = PlaidIndex::build(&doc_embeddings(encoded_passages)?, &PlaidBuildParams::default())?
+        .with_external_ids(&uuids(encoded_passages))?;
+    index.write(&location, index_settings.overwrite)?;
+    Ok(Res::new(VectorIndex(PlaidIndexHandle::new(location.uri()))))
+}
+
+#[node(output = "bm25_index")]
+fn build_bm25_index(passages: &[Passage], index_settings: &IndexSettings) -> Result<Res<LexicalIndex>, BoxError> {
+    let location = IndexLocation::new(&index_settings.index_folder, "bm25")?;
+    let texts: Vec<&str> = passages.iter().map(|p| p.text.as_str()).collect();
+    let ids: Vec<&str> = passages.iter().map(|p| p.uuid.as_str()).collect();
+    let index = Bm25Index::build(&texts, &Bm25Params::default())?.with_external_ids(&ids)?;
+    index.write(&location, index_settings.overwrite)?;
+    Ok(Res::new(LexicalIndex(Bm25IndexHandle::new(location.uri()))))
+}
+
+#[node(output = "passage_lookup")]
+fn build_passage_lookup(
+    encoded_passages: &[EncodedPassage],
+    index_settings: &IndexSettings,
+) -> Result<Res<PassageLookup>, BoxError> {
+    let location = IndexLocation::new(&index_settings.index_folder, "passages")?;
+    EmbeddingLookup::new(doc_embeddings(encoded_passages)?, &uuids(encoded_passages))?
+        .write(&location, index_settings.overwrite)?;
+    Ok(Res::new(PassageLookup(EmbeddingLookupHandle::new(location.uri()))))
+}
+
+#[node(output = "colbert_hits")]
+fn retrieve_colbert(
+    encoded_query: &EncodedQuery,
+    vector_index: &Res<VectorIndex>,
+    top_k: usize,
+) -> Result<Vec<Hit>, BoxError> {
+    let index = vector_index.get()?;
+    let hits = index.search_with(&encoded_query.embeddings, &SearchParams::for_k(top_k))?;
+    Ok(hits
+        .into_iter()
+        .map(|h| Hit {
+            uuid: index.external_id(h.doc).unwrap_or_default().to_string(),
+            score: h.score,
+        })
+        .collect())
+}
+
+#[node(output = "bm25_hits")]
+fn retrieve_bm25(
+    encoded_query: &EncodedQuery,
+    bm25_index: &Res<LexicalIndex>,
+    top_k: usize,
+) -> Result<Vec<Hit>, BoxError> {
+    let index = bm25_index.get()?;
+    Ok(index
+        .search(&encoded_query.text, top_k)
+        .into_iter()
+        .map(|h| Hit {
+            uuid: index.external_id(h.doc).unwrap_or_default().to_string(),
+            score: h.score,
+        })
+        .collect())
+}
+
+#[node(output = "fused_hits")]
+fn fuse_results(colbert_hits: &[Hit], bm25_hits: &[Hit], fusion: &Res<Fusion>) -> Result<Vec<Hit>, BoxError> {
+    let params = fusion.get()?;
+    let lists: Vec<Vec<&str>> = [colbert_hits, bm25_hits]
+        .iter()
+        .map(|hits| hits.iter().map(|h| h.uuid.as_str()).collect())
+        .collect();
+    let fused = nodefusion_udfs::fusion::reciprocal_rank_fusion(&lists, &params)?;
+    Ok(fused
+        .into_iter()
+        .map(|f| Hit {
+            uuid: f.id.to_string(),
+            score: f.score as f32,
+        })
+        .collect())
+}
+
+#[node(output = "reranked_hits")]
+fn rerank_results(
+    encoded_query: &EncodedQuery,
+    fused_hits: &[Hit],
+    passage_lookup: &Res<PassageLookup>,
+    reranker: &Res<Reranker>,
+) -> Result<Vec<Hit>, BoxError> {
+    let lookup = passage_lookup.get()?;
+    let candidates: Vec<u32> = fused_hits.iter().filter_map(|h| lookup.id_of(&h.uuid)).collect();
+    let reranked = rerank(
+        &encoded_query.embeddings,
+        &candidates,
+        lookup.docs(),
+        reranker.get()?.top_k,
+    )?;
+    Ok(reranked
+        .into_iter()
+        .map(|h| Hit {
+            uuid: lookup.external_id(h.doc).unwrap_or_default().to_string(),
+            score: h.score,
+        })
+        .collect())
+}
+
+#[node(output = "predictions")]
+fn hits_to_predictions(
+    encoded_query: &EncodedQuery,
+    colbert_hits: &[Hit],
+    bm25_hits: &[Hit],
+    fused_hits: &[Hit],
+    reranked_hits: &[Hit],
+) -> Vec<Prediction> {
+    SYSTEMS
+        .iter()
+        .zip([colbert_hits, bm25_hits, fused_hits, reranked_hits])
+        .flat_map(|(system, hits)| {
+            hits.iter().enumerate().map(move |(i, h)| Prediction {
+                system: system.to_string(),
+                query_uuid: encoded_query.uuid.clone(),
+                passage_uuid: h.uuid.clone(),
+                rank: i as u32 + 1,
+                score: h.score,
+            })
+        })
+        .collect()
+}
+
+#[node(output = "all_predictions")]
+fn flatten_predictions(per_query_predictions: Vec<Vec<Prediction>>) -> Vec<Prediction> {
+    per_query_predictions.into_iter().flatten().collect()
+}
+
+fn evaluate_systems(
+    predictions: &[Prediction],
+    ground_truths: &[GroundTruth],
+    measures: &[Measure],
+) -> Result<Vec<MetricValue>, BoxError> {
+    let mut qrels = Qrels::new();
+    for g in ground_truths {
+        qrels
+            .entry(g.query_uuid.clone())
+            .or_default()
+            .insert(g.passage_uuid.clone(), g.relevance as i32);
+    }
+    let mut out = Vec::new();
+    for system in SYSTEMS {
+        let mut run = Run::new();
+        for p in predictions.iter().filter(|p| p.system == system) {
+            // Rank-based scores, so trec_eval's tie-breaking never reorders
+            // a system's ranking.
+            run.entry(p.query_uuid.clone())
+                .or_default()
+                .insert(p.passage_uuid.clone(), -(p.rank as f64));
+        }
+        let evaluation = evaluate(&qrels, &run, measures)?;
+        for measure in measures {
+            out.push(MetricValue {
+                system: system.into(),
+                metric: measure.to_string(),
+                value: evaluation.mean.get(&measure.to_string()).copied().unwrap_or(0.0),
+            });
+        }
+    }
+    Ok(out)
+}
+
+#[node(output = "ndcg")]
+fn compute_ndcg(
+    all_predictions: &[Prediction],
+    ground_truths: &[GroundTruth],
+    evaluator: &Res<Evaluator>,
+) -> Result<Vec<MetricValue>, BoxError> {
+    let cuts: Vec<Measure> = evaluator.get()?.ndcg_at.iter().map(|&k| Measure::Ndcg(k)).collect();
+    evaluate_systems(all_predictions, ground_truths, &cuts)
+}
+
+#[node(output = "recall")]
+fn compute_recall(
+    all_predictions: &[Prediction],
+    ground_truths: &[GroundTruth],
+    evaluator: &Res<Evaluator>,
+) -> Result<Vec<MetricValue>, BoxError> {
+    let cuts: Vec<Measure> = evaluator.get()?.recall_at.iter().map(|&k| Measure::Recall(k)).collect();
+    evaluate_systems(all_predictions, ground_truths, &cuts)
+}
+
+#[node(output = "metrics")]
+fn combine_evaluation_results(ndcg: Vec<MetricValue>, recall: Vec<MetricValue>) -> Vec<MetricValue> {
+    let order: BTreeMap<&str, usize> = SYSTEMS.iter().enumerate().map(|(i, s)| (*s, i)).collect();
+    let mut all: Vec<MetricValue> = ndcg.into_iter().chain(recall).collect();
+    all.sort_by_key(|m| order.get(m.system.as_str()).copied().unwrap_or(usize::MAX));
+    all
+}
+
+/// The per-query retrieval pipeline.
+pub fn per_query_pipeline() -> Result<Pipeline, nodefusion::PipelineError> {
+    pipeline![
+        retrieve_colbert::node(),
+        retrieve_bm25::node(),
+        fuse_results::node(),
+        rerank_results::node(),
+        hits_to_predictions::node(),
+    ]
+}
+
+/// The whole retrieval pipeline.
+pub fn retrieval_pipeline() -> Result<Pipeline, nodefusion::PipelineError> {
+    let encode_all = pipeline![encode_passage::node().with_batch_size(32)]?
+        .as_node("encode_passages")
+        .rename_input("passage", "passages")
+        .rename_output("encoded_passage", "encoded_passages")
+        .map_over(["passages"]);
+    let encode_all_queries = pipeline![encode_query::node().with_batch_size(32)]?
+        .as_node("encode_queries")
+        .rename_input("query", "queries")
+        .rename_output("encoded_query", "encoded_queries")
+        .map_over(["queries"]);
+    let per_query = per_query_pipeline()?
+        .as_node("retrieve")
+        .rename_input("encoded_query", "encoded_queries")
+        .rename_output("predictions", "per_query_predictions")
+        .rename_output("colbert_hits", "all_colbert_hits")
+        .rename_output("bm25_hits", "all_bm25_hits")
+        .rename_output("fused_hits", "all_fused_hits")
+        .rename_output("reranked_hits", "all_reranked_hits")
+        .map_over(["encoded_queries"]);
+    pipeline![
+        load_passages::node(),
+        load_queries::node(),
+        load_ground_truths::node(),
+        encode_all,
+        build_vector_index::node(),
+        build_bm25_index::node(),
+        build_passage_lookup::node(),
+        encode_all_queries,
+        per_query,
+        flatten_predictions::node(),
+        compute_ndcg::node(),
+        compute_recall::node(),
+        combine_evaluation_results::node(),
+    ]
+}
