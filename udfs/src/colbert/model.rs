@@ -1,18 +1,22 @@
-//! The network: a candle BERT encoder, the optional ColBERT projection, and
-//! the per-token and pooled normalisation.
+//! The network: a candle BERT or XLM-RoBERTa encoder (chosen by
+//! `model_type` in `config.json`), the optional ColBERT projection, and the
+//! per-token and pooled normalisation.
 
 use std::path::Path;
 
 use candle_core::{D, DType, Device, Module, Tensor};
 use candle_nn::{Linear, VarBuilder};
 use candle_transformers::models::bert::{BertModel, Config as BertConfig};
+use candle_transformers::models::xlm_roberta::{Config as XlmRobertaConfig, XLMRobertaModel};
 use serde::Deserialize;
 
 use super::error::{ColbertError, Result};
 use super::files::{CONFIG_EXPECTED, DenseFiles, ModelFiles, WEIGHTS_EXPECTED, malformed};
 
-/// `model_type` values whose checkpoints candle's BERT runs unchanged.
-const SUPPORTED_MODEL_TYPES: [&str; 1] = ["bert"];
+/// `model_type` values this encoder runs: BERT through candle's `bert`,
+/// XLM-RoBERTa through candle's `xlm_roberta`. A config without
+/// `model_type` is read as BERT.
+const SUPPORTED_MODEL_TYPES: [&str; 2] = ["bert", "xlm-roberta"];
 
 /// Name of the projection tensor in both the Stanford and PyLate layouts.
 const PROJECTION: &str = "linear";
@@ -25,12 +29,61 @@ pub(crate) struct ForwardOutput {
     pub pooled: Vec<f32>,
 }
 
-/// BERT plus projection, ready to run.
+/// The transformer under the ColBERT head.
+enum Backbone {
+    Bert(BertModel),
+    /// Positions start at `pad_token_id + 1`, computed by candle from the
+    /// ids (padding ids get the padding position).
+    XlmRoberta(XLMRobertaModel),
+}
+
+/// What the encoder needs to know about the backbone, whatever its kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BackboneInfo {
+    /// `model_type` as run (`"bert"` or `"xlm-roberta"`).
+    pub model_type: &'static str,
+    pub hidden_size: usize,
+    pub vocab_size: usize,
+    /// Most tokens per sequence: `max_position_embeddings`, less the
+    /// `pad_token_id + 1` positions XLM-RoBERTa reserves.
+    pub max_tokens: usize,
+    /// Id used to pad a batch (never attended to).
+    pub pad_token_id: u32,
+}
+
+/// The parsed `config.json`.
+enum BackboneConfig {
+    Bert(BertConfig),
+    XlmRoberta(XlmRobertaConfig),
+}
+
+impl BackboneConfig {
+    fn info(&self) -> BackboneInfo {
+        match self {
+            BackboneConfig::Bert(c) => BackboneInfo {
+                model_type: "bert",
+                hidden_size: c.hidden_size,
+                vocab_size: c.vocab_size,
+                max_tokens: c.max_position_embeddings,
+                pad_token_id: c.pad_token_id as u32,
+            },
+            BackboneConfig::XlmRoberta(c) => BackboneInfo {
+                model_type: "xlm-roberta",
+                hidden_size: c.hidden_size,
+                vocab_size: c.vocab_size,
+                max_tokens: c.max_position_embeddings.saturating_sub(c.pad_token_id as usize + 1),
+                pad_token_id: c.pad_token_id,
+            },
+        }
+    }
+}
+
+/// Encoder plus projection, ready to run.
 pub(crate) struct Model {
-    bert: BertModel,
+    backbone: Backbone,
     projection: Vec<Linear>,
     device: Device,
-    pub config: BertConfig,
+    pub info: BackboneInfo,
     /// Size of the vectors that come out of the projection.
     pub projected_dim: usize,
     /// Size of the vectors returned (`≤ projected_dim`).
@@ -55,17 +108,37 @@ impl Model {
         // rely on nobody truncating the checkpoint while the model loads.
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&files.weights], DType::F32, device) }
             .map_err(|e| malformed(&files.weights, WEIGHTS_EXPECTED, e))?;
-        let bert = BertModel::load(vb.clone(), &config).map_err(|e| {
-            malformed(
-                &files.weights,
-                "BERT weights matching config.json (embeddings.*, encoder.layer.N.*, \
-                 optionally under a bert. prefix)",
-                e,
-            )
-        })?;
+        let info = config.info();
+        let backbone = match &config {
+            BackboneConfig::Bert(c) => BertModel::load(vb.clone(), c).map(Backbone::Bert).map_err(|e| {
+                malformed(
+                    &files.weights,
+                    "BERT weights matching config.json (embeddings.*, encoder.layer.N.*, \
+                     optionally under a bert. prefix)",
+                    e,
+                )
+            })?,
+            BackboneConfig::XlmRoberta(c) => {
+                // Base-model checkpoints have the names at the root; masked-LM
+                // and classifier checkpoints under `roberta.`.
+                let root = if vb.contains_tensor("embeddings.word_embeddings.weight") {
+                    vb.clone()
+                } else {
+                    vb.pp("roberta")
+                };
+                XLMRobertaModel::new(c, root).map(Backbone::XlmRoberta).map_err(|e| {
+                    malformed(
+                        &files.weights,
+                        "XLM-RoBERTa weights matching config.json (embeddings.*, encoder.layer.N.*, \
+                         optionally under a roberta. prefix)",
+                        e,
+                    )
+                })?
+            }
+        };
 
         let mut projection = Vec::new();
-        let mut width = config.hidden_size;
+        let mut width = info.hidden_size;
         if files.dense.is_empty() {
             // Stanford ColBERT: the projection sits next to the encoder.
             if vb.contains_tensor(&format!("{PROJECTION}.weight")) {
@@ -93,10 +166,10 @@ impl Model {
             }
         };
         Ok(Self {
-            bert,
+            backbone,
             projection,
             device: device.clone(),
-            config,
+            info,
             projected_dim: width,
             dim,
         })
@@ -118,7 +191,10 @@ impl Model {
         let ids = Tensor::from_slice(ids, (batch, seq_len), &self.device)?;
         let token_types = ids.zeros_like()?;
         let mask = Tensor::from_slice(mask, (batch, seq_len), &self.device)?;
-        let hidden = self.bert.forward(&ids, &token_types, Some(&mask))?;
+        let hidden = match &self.backbone {
+            Backbone::Bert(bert) => bert.forward(&ids, &token_types, Some(&mask))?,
+            Backbone::XlmRoberta(model) => model.forward(&ids, &mask, &token_types, None, None, None)?,
+        };
 
         // Pooled: mean over the attended tokens of the last hidden state.
         let weights = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
@@ -149,18 +225,38 @@ fn l2_normalize(x: &Tensor) -> candle_core::Result<Tensor> {
     x.broadcast_div(&norm)
 }
 
-fn read_config(path: &Path) -> Result<BertConfig> {
+fn read_config(path: &Path) -> Result<BackboneConfig> {
     let text = std::fs::read_to_string(path).map_err(|e| malformed(path, CONFIG_EXPECTED, e))?;
     let kind: ModelType = serde_json::from_str(&text).map_err(|e| malformed(path, CONFIG_EXPECTED, e))?;
-    if let Some(kind) = kind.model_type
-        && !SUPPORTED_MODEL_TYPES.contains(&kind.as_str())
-    {
-        return Err(ColbertError::Unsupported {
+    match kind.model_type.as_deref() {
+        None | Some("bert") => serde_json::from_str(&text)
+            .map(BackboneConfig::Bert)
+            .map_err(|e| malformed(path, CONFIG_EXPECTED, e)),
+        Some("xlm-roberta") => {
+            let config: XlmRobertaConfig = serde_json::from_str(&text).map_err(|e| {
+                malformed(
+                    path,
+                    "an XLM-RoBERTa config.json (hidden_size, num_hidden_layers, pad_token_id, \
+                     position_embedding_type, hidden_act, …)",
+                    e,
+                )
+            })?;
+            if config.position_embedding_type != "absolute" {
+                return Err(ColbertError::Unsupported {
+                    path: path.to_owned(),
+                    reason: format!(
+                        "position_embedding_type '{}'; only 'absolute' is supported",
+                        config.position_embedding_type
+                    ),
+                });
+            }
+            Ok(BackboneConfig::XlmRoberta(config))
+        }
+        Some(other) => Err(ColbertError::Unsupported {
             path: path.to_owned(),
-            reason: format!("model_type '{kind}' is not run by this encoder; supported: {SUPPORTED_MODEL_TYPES:?}"),
-        });
+            reason: format!("model_type '{other}' is not run by this encoder; supported: {SUPPORTED_MODEL_TYPES:?}"),
+        }),
     }
-    serde_json::from_str(&text).map_err(|e| malformed(path, CONFIG_EXPECTED, e))
 }
 
 /// `linear.weight` (`out × width`, required) and `linear.bias` (optional).

@@ -1,0 +1,81 @@
+//! The whole retrieval pipeline on a small slice of the Mishnah-citation
+//! benchmark, with the real test encoder (fetched by `scripts/setup.sh`).
+
+use std::sync::Mutex;
+
+use nodefusion_retrieval::app::{self, EngineKind, RunOptions, RunResult};
+use nodefusion_retrieval::pipeline::SYSTEMS;
+
+/// The runs share the cache (benchmark files, slices): one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn options(engine: EngineKind, index_folder: &std::path::Path, overwrite: bool) -> RunOptions {
+    RunOptions {
+        passages: None,
+        queries: None,
+        ground_truths: None,
+        engine,
+        model_dir: None,
+        index_folder: Some(index_folder.display().to_string()),
+        overwrite,
+        top_k: 50,
+        rerank_k: 50,
+        limit_passages: Some(150),
+        limit_queries: Some(8),
+        output: Some(index_folder.join("out")),
+        progress: false,
+    }
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("nodefusion-pipeline-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn run(options: &RunOptions) -> RunResult {
+    app::run(options).unwrap_or_else(|e| panic!("pipeline run failed: {e}"))
+}
+
+#[test]
+fn both_engines_agree_and_metrics_are_sane() {
+    let _guard = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = temp_dir("engines");
+    let sequential = run(&options(EngineKind::Sequential, &dir.join("seq"), true));
+    let datafusion = run(&options(EngineKind::DataFusion, &dir.join("df"), true));
+    assert_eq!(sequential.predictions, datafusion.predictions);
+    assert_eq!(sequential.metrics, datafusion.metrics);
+    for m in &sequential.metrics {
+        assert!((0.0..=1.0).contains(&m.value), "{m:?}");
+    }
+    for system in SYSTEMS {
+        assert!(sequential.metric(system, "ndcg_cut_10").is_some(), "{system}");
+    }
+    let ndcg = |s| sequential.metric(s, "ndcg_cut_10").unwrap();
+    let worst_single = ndcg("colbert").min(ndcg("bm25"));
+    assert!(ndcg("fused+rerank") >= worst_single, "{}", sequential.metrics_table());
+    assert!(dir.join("seq/out/predictions.parquet").exists());
+    assert!(dir.join("seq/out/metrics.parquet").exists());
+    let text = app::query(&sequential, "SELECT count(DISTINCT system) AS systems FROM predictions").unwrap();
+    assert!(text.contains("| 4 "), "{text}");
+}
+
+#[test]
+fn an_existing_index_needs_override() {
+    let _guard = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = temp_dir("override");
+    run(&options(EngineKind::Sequential, &dir, false));
+    let err = app::run(&options(EngineKind::Sequential, &dir, false)).err().expect("an existing index is an error");
+    let message = err.to_string();
+    assert!(message.contains("already exists"), "{message}");
+    assert!(message.contains("override = true"), "{message}");
+    run(&options(EngineKind::Sequential, &dir, true));
+}
+
+#[test]
+fn the_ballista_engine_says_it_is_not_available() {
+    let _guard = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = temp_dir("ballista");
+    let err = app::run(&options(EngineKind::Ballista, &dir, true)).err().expect("not available");
+    assert!(err.to_string().contains("Ballista"), "{err}");
+}
