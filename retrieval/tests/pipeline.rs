@@ -65,7 +65,9 @@ fn an_existing_index_needs_override() {
     let _guard = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let dir = temp_dir("override");
     run(&options(EngineKind::Sequential, &dir, false));
-    let err = app::run(&options(EngineKind::Sequential, &dir, false)).err().expect("an existing index is an error");
+    let err = app::run(&options(EngineKind::Sequential, &dir, false))
+        .err()
+        .expect("an existing index is an error");
     let message = err.to_string();
     assert!(message.contains("already exists"), "{message}");
     assert!(message.contains("override = true"), "{message}");
@@ -76,6 +78,8 @@ fn an_existing_index_needs_override() {
 fn the_ballista_engine_says_it_is_not_available() {
     let _guard = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let dir = temp_dir("ballista");
-    let err = app::run(&options(EngineKind::Ballista, &dir, true)).err().expect("not available");
+    let err = app::run(&options(EngineKind::Ballista, &dir, true))
+        .err()
+        .expect("not available");
     assert!(err.to_string().contains("Ballista"), "{err}");
 }
