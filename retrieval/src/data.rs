@@ -227,30 +227,32 @@ fn check_unique<'a>(
     Ok(seen)
 }
 
-/// Reads passages (`uuid`, `text`); ids must be unique and the corpus non-empty.
-pub async fn load_passages(location: &str, partitions: usize) -> Result<Vec<Passage>, DataError> {
-    let rows: Vec<Passage> = read_rows(location, &[("uuid", Kind::Text), ("text", Kind::Text)], partitions).await?;
+/// Reads `(uuid, text)` rows: non-empty, ids unique.
+async fn load_texts<T: Data>(
+    location: &str,
+    partitions: usize,
+    (table, item): (&'static str, &'static str),
+    uuid: fn(&T) -> &String,
+) -> Result<Vec<T>, DataError> {
+    let rows: Vec<T> = read_rows(location, &[("uuid", Kind::Text), ("text", Kind::Text)], partitions).await?;
     if rows.is_empty() {
         return Err(DataError::Empty {
             location: location.into(),
-            what: "passages",
+            what: table,
         });
     }
-    check_unique(location, "passage", rows.iter().map(|p| &p.uuid))?;
+    check_unique(location, item, rows.iter().map(uuid))?;
     Ok(rows)
 }
 
-/// Reads queries (`uuid`, `text`); ids must be unique.
+/// Reads passages (`uuid`, `text`); ids must be unique and the corpus non-empty.
+pub async fn load_passages(location: &str, partitions: usize) -> Result<Vec<Passage>, DataError> {
+    load_texts(location, partitions, ("passages", "passage"), |p: &Passage| &p.uuid).await
+}
+
+/// Reads queries (`uuid`, `text`); ids must be unique and there must be some.
 pub async fn load_queries(location: &str, partitions: usize) -> Result<Vec<Query>, DataError> {
-    let rows: Vec<Query> = read_rows(location, &[("uuid", Kind::Text), ("text", Kind::Text)], partitions).await?;
-    if rows.is_empty() {
-        return Err(DataError::Empty {
-            location: location.into(),
-            what: "queries",
-        });
-    }
-    check_unique(location, "query", rows.iter().map(|q| &q.uuid))?;
-    Ok(rows)
+    load_texts(location, partitions, ("queries", "query"), |q: &Query| &q.uuid).await
 }
 
 /// Reads ground truths (`query_uuid`, `passage_uuid`, `relevance`).
