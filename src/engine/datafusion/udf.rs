@@ -186,13 +186,7 @@ impl ScalarUDFImpl for NodefusionUdf {
         match (&self.config, &self.node) {
             (UdfConfig::Node { .. }, Some(node)) => node_type(node),
             (UdfConfig::Node { .. }, None) => internal_err!("node UDF without its node"),
-            (UdfConfig::Positions { mode: MapMode::Zip, .. }, _) => Ok(positions_type()),
-            (
-                UdfConfig::Positions {
-                    mode: MapMode::Product, ..
-                },
-                _,
-            ) => Ok(positions_type()),
+            (UdfConfig::Positions { .. }, _) => Ok(positions_type()),
             (UdfConfig::Wrap, _) => match arg_types {
                 [t, _] => Ok(DataType::List(Arc::new(Field::new_list_field(t.clone(), true)))),
                 _ => exec_err!("nf_wrap takes a value and a positions list"),
