@@ -629,6 +629,36 @@ impl PlaidIndex {
 
     /// [`search`](Self::search) with explicit parameters.
     pub fn search_with(&self, query: &[f32], params: &SearchParams) -> Result<Vec<Hit>> {
+        self.with_candidates(query, params, |candidates, nq, s| {
+            // Stage 4: exact MaxSim on decompressed embeddings.
+            let mut finals = Vec::with_capacity(candidates.len());
+            for h in candidates {
+                self.decompress_into(h.doc as usize, &mut s.decoded);
+                let nd = s.decoded.len() / self.dim;
+                let score = maxsim_unchecked(query, nq, &s.decoded, nd, self.dim, &mut s.sim);
+                finals.push(Hit { doc: h.doc, score });
+            }
+            top_k(finals, params.k)
+        })
+    }
+
+    /// Stages 1–3 only: the `max(ndocs / 4, k)` candidates that stage 4
+    /// would decompress, with their centroid-interaction scores, best first.
+    /// Useful to rerank with full-precision embeddings instead
+    /// ([`crate::rerank::rerank`]).
+    pub fn candidates(&self, query: &[f32], params: &SearchParams) -> Result<Vec<Hit>> {
+        self.with_candidates(query, params, |candidates, _, _| candidates)
+    }
+
+    /// Validates the inputs, runs stages 1–3 and hands their candidates (with
+    /// the number of query tokens and this thread's scratch space) to
+    /// `finish`. Empty queries, `k = 0` and empty indexes give no hits.
+    fn with_candidates(
+        &self,
+        query: &[f32],
+        params: &SearchParams,
+        finish: impl FnOnce(Vec<Hit>, usize, &mut Scratch) -> Vec<Hit>,
+    ) -> Result<Vec<Hit>> {
         params.validate()?;
         let nq = check_matrix("query", query, self.dim)?;
         if nq == 0 || params.k == 0 || self.num_docs() == 0 {
@@ -640,34 +670,7 @@ impl PlaidIndex {
                 Codes::U16(c) => self.candidates_impl(c, query, nq, params, s),
                 Codes::U32(c) => self.candidates_impl(c, query, nq, params, s),
             };
-            // Stage 4: exact MaxSim on decompressed embeddings.
-            let mut finals = Vec::with_capacity(candidates.len());
-            for h in candidates {
-                self.decompress_into(h.doc as usize, &mut s.decoded);
-                let nd = s.decoded.len() / self.dim;
-                let score = maxsim_unchecked(query, nq, &s.decoded, nd, self.dim, &mut s.sim);
-                finals.push(Hit { doc: h.doc, score });
-            }
-            top_k(finals, params.k)
-        }))
-    }
-
-    /// Stages 1–3 only: the `max(ndocs / 4, k)` candidates that stage 4
-    /// would decompress, with their centroid-interaction scores, best first.
-    /// Useful to rerank with full-precision embeddings instead
-    /// ([`crate::rerank::rerank`]).
-    pub fn candidates(&self, query: &[f32], params: &SearchParams) -> Result<Vec<Hit>> {
-        params.validate()?;
-        let nq = check_matrix("query", query, self.dim)?;
-        if nq == 0 || params.k == 0 || self.num_docs() == 0 {
-            return Ok(Vec::new());
-        }
-        Ok(SCRATCH.with(|s| {
-            let s = &mut *s.borrow_mut();
-            match &self.codes {
-                Codes::U16(c) => self.candidates_impl(c, query, nq, params, s),
-                Codes::U32(c) => self.candidates_impl(c, query, nq, params, s),
-            }
+            finish(candidates, nq, s)
         }))
     }
 
