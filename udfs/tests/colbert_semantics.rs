@@ -70,6 +70,28 @@ fn query_is_marked_and_padded_with_masks_to_query_maxlen() {
 }
 
 #[test]
+fn queries_without_augmentation_have_one_vector_per_token() {
+    let plain = load(EncoderConfig {
+        augment_queries: false,
+        ..model_config()
+    });
+    let q = plain.encode(TextKind::Query, &["hello world"]).unwrap().remove(0);
+    assert_eq!(q.token_ids, [CLS, Q_MARKER, 7592, 2088, SEP]);
+    assert_eq!(q.embeddings.tokens, 5);
+    // The attended tokens are the same, so their vectors are too.
+    let augmented = encoder().encode(TextKind::Query, &["hello world"]).unwrap().remove(0);
+    assert_close(
+        &q.embeddings,
+        &TokenEmbeddings {
+            dim: augmented.embeddings.dim,
+            tokens: 5,
+            data: augmented.embeddings.data[..5 * augmented.embeddings.dim].to_vec(),
+        },
+        "unaugmented query",
+    );
+}
+
+#[test]
 fn attending_to_mask_tokens_is_configurable_and_changes_the_query() {
     let attending = load(EncoderConfig {
         attend_to_mask_tokens: true,
@@ -158,6 +180,37 @@ fn no_markers_encode_the_plain_text() {
     });
     let d = plain.prepare(TextKind::Document, "hello world").unwrap();
     assert_eq!(d.input_ids, [CLS, 7592, 2088, SEP]);
+}
+
+#[test]
+fn hebrew_is_normalised_by_default_and_only_when_asked() {
+    // Genesis 1:3, pointed, with cantillation and a maqaf, and the same
+    // words unpointed.
+    let pointed = "וַיֹּ֥אמֶר אֱלֹהִ֖ים יְהִ֣י א֑וֹר וַֽיְהִי־אֽוֹר";
+    let unpointed = "ויאמר אלהים יהי אור ויהי אור";
+    let default = encoder();
+    let a = default.prepare(TextKind::Document, pointed).unwrap();
+    let b = default.prepare(TextKind::Document, unpointed).unwrap();
+    assert_eq!(a, b, "normalised pointed text must tokenise like the unpointed text");
+    assert_eq!(
+        default.encode_document(pointed).unwrap(),
+        default.encode_document(unpointed).unwrap()
+    );
+    // Latin text is untouched.
+    let raw = load(EncoderConfig {
+        normalize_hebrew: None,
+        ..model_config()
+    });
+    for text in ["In the beginning, God.", "naïve café — 3.5%"] {
+        assert_eq!(
+            default.prepare(TextKind::Document, text).unwrap(),
+            raw.prepare(TextKind::Document, text).unwrap()
+        );
+    }
+    // Without normalisation the maqaf reaches the tokenizer (BERT's own
+    // normaliser strips the points, which are combining marks, but keeps
+    // the maqaf as punctuation).
+    assert_ne!(raw.prepare(TextKind::Document, pointed).unwrap(), b);
 }
 
 #[test]

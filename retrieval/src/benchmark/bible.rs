@@ -140,6 +140,23 @@ impl Bible {
             .ok_or(OutOfRange::Verse)
     }
 
+    /// Every verse with its address, in canonical order: book by book,
+    /// chapter by chapter.
+    pub fn verses(&self) -> impl Iterator<Item = (VerseRef, &str)> {
+        self.books.iter().enumerate().flat_map(|(book, b)| {
+            b.chapters.iter().enumerate().flat_map(move |(c, chapter)| {
+                chapter.iter().enumerate().map(move |(v, text)| {
+                    let at = VerseRef {
+                        book,
+                        chapter: c as u32 + 1,
+                        verse: v as u32 + 1,
+                    };
+                    (at, text.as_str())
+                })
+            })
+        })
+    }
+
     /// The passage id of a verse: `latin_name:chapter:verse`, e.g.
     /// `Deuteronomy:6:7`.
     pub fn passage_uuid(&self, at: VerseRef) -> String {

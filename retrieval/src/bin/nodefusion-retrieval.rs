@@ -1,18 +1,21 @@
 //! Runs the hybrid retrieval pipeline and prints its metrics.
 //!
 //! With no data arguments it runs on the Mishnah-citation benchmark
-//! (fetched and built into the cache on first use) with the cached test
-//! encoder. See `--help`.
+//! (fetched and built into the cache on first use) with multilingual-e5-small
+//! (converted into the cache on first use). See `--help`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, ValueEnum};
-use nodefusion_retrieval::app::{self, EngineKind, RunOptions};
+use nodefusion_retrieval::app::{self, EncoderKind, EngineKind, RunOptions};
 
 #[derive(Parser, Debug)]
-#[command(version, about = "The hybrid (ColBERT + BM25) retrieval pipeline of nodefusion")]
+#[command(
+    version,
+    about = "The hybrid (late interaction + BM25) retrieval pipeline of nodefusion"
+)]
 struct Cli {
     /// Passages Parquet (path, directory of shards, file://, s3://, http(s):// URL).
     #[arg(long)]
@@ -26,8 +29,14 @@ struct Cli {
     /// Which engine runs the pipeline.
     #[arg(long, value_enum, default_value_t = Engine::Datafusion)]
     engine: Engine,
+    /// Encoder family: `e5` (multilingual-e5-small: text prefixes, no query
+    /// augmentation) or `colbert` (a BERT checkpoint used ColBERT-style,
+    /// e.g. all-MiniLM-L6-v2).
+    #[arg(long, value_enum, default_value_t = Encoder::E5)]
+    encoder: Encoder,
     /// Model directory (config.json, tokenizer.json, model.safetensors);
-    /// default: the cached all-MiniLM-L6-v2.
+    /// default: the cached model of --encoder (multilingual-e5-small or
+    /// all-MiniLM-L6-v2), fetched on first use.
     #[arg(long)]
     model: Option<PathBuf>,
     /// Where the indexes are written (path or URL); default: the cache.
@@ -65,6 +74,12 @@ struct Cli {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
+enum Encoder {
+    E5,
+    Colbert,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
 enum Engine {
     Sequential,
     Datafusion,
@@ -87,6 +102,10 @@ fn main() -> ExitCode {
             Engine::Sequential => EngineKind::Sequential,
             Engine::Datafusion => EngineKind::DataFusion,
             Engine::Ballista => EngineKind::Ballista,
+        },
+        encoder: match cli.encoder {
+            Encoder::E5 => EncoderKind::E5,
+            Encoder::Colbert => EncoderKind::Colbert,
         },
         model_dir: cli.model,
         index_folder: cli.index_folder,

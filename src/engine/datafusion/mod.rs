@@ -52,6 +52,7 @@ use lower::{LowerOptions, Lowering};
 pub struct DataFusionEngine {
     context: Option<SessionContext>,
     options: LowerOptions,
+    progress: bool,
 }
 
 impl Default for DataFusionEngine {
@@ -90,6 +91,7 @@ impl DataFusionEngine {
                 target_partitions: std::thread::available_parallelism().map_or(1, |n| n.get()),
                 batch_size: 1024,
             },
+            progress: true,
         }
     }
 
@@ -104,7 +106,15 @@ impl DataFusionEngine {
                 batch_size: config.batch_size(),
             },
             context: Some(context),
+            progress: true,
         }
+    }
+
+    /// Shows or hides a counter per mapped node, advanced as items finish
+    /// (never drawn when stderr is not a terminal). On by default.
+    pub fn with_progress(mut self, enabled: bool) -> Self {
+        self.progress = enabled;
+        self
     }
 
     /// How many partitions mapped relations are spread over.
@@ -135,7 +145,7 @@ impl DataFusionEngine {
         let wanted = wanted_outputs(pipeline, select)?;
         let required = pipeline.required_steps(&wanted);
         let given = pipeline.resolve_inputs(inputs, &required)?;
-        let recorder = Arc::new(Recorder::default());
+        let recorder = Arc::new(Recorder::with_progress(self.progress));
         let lowered = Lowering::new(&self.options, recorder.clone()).lower(pipeline, &given, &wanted)?;
         let context = self.context();
         let dataframe = DataFrame::new(context.state(), lowered.plan);

@@ -222,7 +222,12 @@ impl ScalarUDFImpl for NodefusionUdf {
                 Some(node),
             ) => {
                 let started = Instant::now();
-                let (out, calls) = invoke_node(node, path, *mapped, *default_batch_size, &arrays, rows)?;
+                let advance = |items: u64| {
+                    if let (true, Some(recorder)) = (*mapped, &self.recorder) {
+                        recorder.advance(path, items);
+                    }
+                };
+                let (out, calls) = invoke_node(node, path, *mapped, *default_batch_size, &arrays, rows, &advance)?;
                 if let Some(recorder) = &self.recorder {
                     recorder.record(path, calls, rows as u64, started.elapsed());
                 }
@@ -254,6 +259,7 @@ fn invoke_node(
     default_batch_size: usize,
     arrays: &[ArrayRef],
     rows: usize,
+    advance: &dyn Fn(u64),
 ) -> DfResult<(ArrayRef, u64)> {
     let n_inputs = node.inputs().len();
     let items: Option<&Int64Array> = if mapped {
@@ -311,6 +317,7 @@ fn invoke_node(
                     out.extend(column);
                 }
                 calls += 1;
+                advance((end - start) as u64);
             }
         }
         _ => match node.call() {
@@ -327,6 +334,7 @@ fn invoke_node(
                         out.push(value);
                     }
                     calls += 1;
+                    advance(1);
                 }
             }
             NodeCall::Async(f) => {
@@ -338,6 +346,7 @@ fn invoke_node(
                     }
                     calls += 1;
                 }
+                advance(rows as u64);
             }
         },
     }

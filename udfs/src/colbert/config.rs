@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::encoder::ColbertEncoder;
 use super::error::{ColbertError, Result};
+use crate::hebrew::HebrewNormalizer;
 
 /// Where the model comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -93,8 +94,9 @@ pub enum Device {
 pub struct EncoderConfig {
     /// Where the model comes from.
     pub model: ModelSource,
-    /// Tokens per query, markers and special tokens included; shorter
-    /// queries are padded with `[MASK]` up to it, longer ones truncated.
+    /// Tokens per query, markers and special tokens included; longer queries
+    /// are truncated, shorter ones padded with `[MASK]` up to it when
+    /// `augment_queries` is set.
     /// Default 32 (ColBERTv2).
     pub query_maxlen: usize,
     /// Most tokens per document, markers and special tokens included, before
@@ -107,6 +109,10 @@ pub struct EncoderConfig {
     pub dim: Option<usize>,
     /// Query and document markers. Default: ColBERT's `[unused0]`/`[unused1]`.
     pub markers: Markers,
+    /// Pad queries with `[MASK]` up to `query_maxlen` (ColBERT's query
+    /// augmentation). Default `true`; models not trained with it (e.g. E5)
+    /// may do better without, and then a query has one vector per token.
+    pub augment_queries: bool,
     /// Whether query tokens attend to the `[MASK]` augmentation tokens (the
     /// masks are encoded and returned either way). Default `false`, as in
     /// ColBERTv2 (`attend_to_mask_tokens`) and PyLate
@@ -125,6 +131,18 @@ pub struct EncoderConfig {
     pub threads: Option<usize>,
     /// Where the model runs.
     pub device: Device,
+    /// Hebrew normalisation applied to every text before tokenisation, the
+    /// same mapping the BM25 tokeniser uses ([`crate::hebrew`]): cantillation
+    /// and niqqud removed, maqaf and Hebrew punctuation turned into spaces,
+    /// final letters folded when `fold_finals` is set. Text in other scripts
+    /// passes through unchanged. Default: `Some` with final letters kept;
+    /// `None` feeds the text to the tokenizer as given.
+    ///
+    /// Why it is on: subword vocabularies hold (almost) no pointed Hebrew, so
+    /// points split every word into letters; on the Mishnah-citation set,
+    /// multilingual-e5-small alone goes from nDCG@10 0.04 on pointed verses
+    /// to 0.63 on normalised ones.
+    pub normalize_hebrew: Option<HebrewNormalizer>,
 }
 
 impl Default for EncoderConfig {
@@ -150,11 +168,13 @@ impl EncoderConfig {
             doc_maxlen: 180,
             dim: None,
             markers: Markers::default(),
+            augment_queries: true,
             attend_to_mask_tokens: false,
             mask_punctuation: true,
             batch_size: 32,
             threads: None,
             device: Device::Cpu,
+            normalize_hebrew: Some(HebrewNormalizer::default()),
         }
     }
 

@@ -9,6 +9,7 @@ use super::config::{EncoderConfig, Markers, config_err};
 use super::encoder::TextKind;
 use super::error::{ColbertError, Result};
 use super::files::{TOKENIZER_EXPECTED, malformed};
+use crate::hebrew::HebrewNormalizer;
 
 /// One text made ready for the model.
 ///
@@ -58,8 +59,10 @@ pub(crate) struct Preparer {
     skip: Vec<bool>,
     query_maxlen: usize,
     doc_maxlen: usize,
+    augment_queries: bool,
     attend_to_mask_tokens: bool,
     mask_punctuation: bool,
+    normalize_hebrew: Option<HebrewNormalizer>,
 }
 
 /// Mask tokens of the common vocabularies (BERT, RoBERTa/XLM-R).
@@ -134,8 +137,10 @@ impl Preparer {
             skip,
             query_maxlen: config.query_maxlen,
             doc_maxlen: config.doc_maxlen,
+            augment_queries: config.augment_queries,
             attend_to_mask_tokens: config.attend_to_mask_tokens,
             mask_punctuation: config.mask_punctuation,
+            normalize_hebrew: config.normalize_hebrew,
         })
     }
 
@@ -149,6 +154,14 @@ impl Preparer {
         let (marker, maxlen) = match kind {
             TextKind::Query => (&self.query_marker, self.query_maxlen),
             TextKind::Document => (&self.document_marker, self.doc_maxlen),
+        };
+        let normalized;
+        let text = match &self.normalize_hebrew {
+            Some(normalizer) => {
+                normalized = normalizer.normalize(text);
+                normalized.as_str()
+            }
+            None => text,
         };
         let prefixed;
         let text = match marker {
@@ -178,7 +191,11 @@ impl Preparer {
         let kept = match kind {
             TextKind::Query => {
                 // Query augmentation: pad with [MASK]; they are encoded and kept.
-                let pad = maxlen.saturating_sub(ids.len());
+                let pad = if self.augment_queries {
+                    maxlen.saturating_sub(ids.len())
+                } else {
+                    0
+                };
                 ids.extend(std::iter::repeat_n(self.mask_id, pad));
                 attention_mask.extend(std::iter::repeat_n(u32::from(self.attend_to_mask_tokens), pad));
                 (0..ids.len()).collect()

@@ -1,4 +1,6 @@
-use nodefusion_udfs::fusion::{FusionError, Hit, RrfParams, fuse_hits, reciprocal_rank_fusion};
+use nodefusion_udfs::fusion::{
+    FusionError, FusionMethod, FusionParams, Hit, RrfParams, fuse, fuse_hits, reciprocal_rank_fusion,
+};
 use proptest::prelude::*;
 
 #[test]
@@ -47,7 +49,7 @@ fn rrf_rejects_bad_parameters_with_clear_messages() {
     )
     .unwrap_err();
     assert!(
-        err.to_string().starts_with("RRF weight 0 must be finite and >= 0"),
+        err.to_string().starts_with("fusion weight 0 must be finite and >= 0"),
         "{err}"
     );
 }
@@ -114,5 +116,112 @@ proptest! {
         let lists: Vec<Vec<u32>> = lists.into_iter().map(|mut l| { l.retain(|&x| x != 999); l.insert(0, 999); l }).collect();
         let fused = reciprocal_rank_fusion(&lists, &RrfParams::default()).unwrap();
         prop_assert_eq!(fused[0].id, 999);
+    }
+}
+
+const METHODS: [FusionMethod; 3] = [FusionMethod::Rrf, FusionMethod::MinMax, FusionMethod::ZScore];
+
+fn ids<T: Copy>(fused: &[nodefusion_udfs::fusion::Fused<T>]) -> Vec<T> {
+    fused.iter().map(|f| f.id).collect()
+}
+
+#[test]
+fn min_max_and_z_score_follow_their_formulas() {
+    let a = [("x", 4.0), ("y", 2.0), ("z", 0.0)];
+    let b = [("y", 10.0), ("w", 5.0)];
+    let params = |method| FusionParams {
+        method,
+        weights: Some(vec![1.0, 0.5]),
+        ..Default::default()
+    };
+    let score = |fused: &[nodefusion_udfs::fusion::Fused<&str>], id| fused.iter().find(|f| f.id == id).unwrap().score;
+
+    let min_max = fuse(&[&a[..], &b[..]], &params(FusionMethod::MinMax)).unwrap();
+    assert!((score(&min_max, "y") - (0.5 + 0.5 * 1.0)).abs() < 1e-12);
+    assert!((score(&min_max, "x") - 1.0).abs() < 1e-12);
+    assert!((score(&min_max, "w") - 0.0).abs() < 1e-12);
+
+    // σ_a = sqrt(8/3), σ_b = 2.5
+    let z = fuse(&[&a[..], &b[..]], &params(FusionMethod::ZScore)).unwrap();
+    let sa = (8.0f64 / 3.0).sqrt();
+    assert!((score(&z, "x") - 4.0 / sa).abs() < 1e-12);
+    assert!((score(&z, "y") - (2.0 / sa + 0.5 * 5.0 / 2.5)).abs() < 1e-12);
+    assert_eq!(ids(&z), ["x", "y", "z", "w"]);
+}
+
+#[test]
+fn a_list_without_signal_leaves_the_others_order_alone() {
+    let dense = [(7u32, 0.9), (3, 0.7), (5, 0.69), (1, 0.2)];
+    let empty: [(u32, f64); 0] = [];
+    let flat = [(9u32, 0.0), (8, 0.0), (3, 0.0)];
+    let single = [(4u32, 12.0)];
+    for method in [FusionMethod::MinMax, FusionMethod::ZScore] {
+        let params = FusionParams {
+            method,
+            ..Default::default()
+        };
+        assert_eq!(ids(&fuse(&[&empty[..], &dense[..]], &params).unwrap()), [7, 3, 5, 1]);
+        // Flat and single-hit lists add their documents at the end, in order.
+        assert_eq!(
+            ids(&fuse(&[&dense[..], &flat[..]], &params).unwrap()),
+            [7, 3, 5, 1, 9, 8]
+        );
+        assert_eq!(
+            ids(&fuse(&[&dense[..], &single[..]], &params).unwrap()),
+            [7, 3, 5, 1, 4]
+        );
+    }
+}
+
+#[test]
+fn fuse_rejects_bad_input_with_clear_messages() {
+    let a = [(1u32, f64::NAN)];
+    let err = fuse(&[&a[..]], &FusionParams::default()).unwrap_err();
+    assert_eq!(err, FusionError::NonFiniteScore { list: 0, index: 0 });
+    assert_eq!(err.to_string(), "list 0 has a non-finite score at position 0");
+    let ok = [(1u32, 1.0)];
+    let err = fuse(
+        &[&ok[..]],
+        &FusionParams {
+            weights: Some(vec![1.0, 1.0]),
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "fusion needs one weight per ranked list: expected 1 weights, found 2"
+    );
+    let err = fuse(
+        &[&ok[..]],
+        &FusionParams {
+            rrf_k: f64::INFINITY,
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert_eq!(err, FusionError::InvalidK(f64::INFINITY));
+}
+
+proptest! {
+    /// Order-keeping rerank: with weight 0 on the reranker's list, fusion
+    /// returns the first stage's order exactly, whatever the method, ties
+    /// included.
+    #[test]
+    fn zero_weight_on_the_reranker_keeps_the_first_stage_order(
+        first_scores in proptest::collection::vec(0u8..6, 0..40),
+        rerank_scores in proptest::collection::vec(-5.0f64..5.0, 0..40),
+        method_index in 0usize..3,
+    ) {
+        // First stage: ids 0.., scores non-increasing (ties likely).
+        let mut sorted = first_scores.clone();
+        sorted.sort_unstable_by(|a, b| b.cmp(a));
+        let first: Vec<(u32, f64)> = sorted.iter().enumerate().map(|(i, &s)| (i as u32, f64::from(s))).collect();
+        let mut reranked: Vec<(u32, f64)> = first.iter().zip(&rerank_scores).map(|((id, _), &s)| (*id, s)).collect();
+        reranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let params = FusionParams { method: METHODS[method_index], weights: Some(vec![1.0, 0.0]), ..Default::default() };
+        let fused = fuse(&[&first[..], &reranked[..]], &params).unwrap();
+        let expected: Vec<u32> = first.iter().map(|(id, _)| *id).collect();
+        prop_assert_eq!(ids(&fused), expected);
     }
 }
