@@ -77,15 +77,17 @@ impl Default for FusionParams {
 ///
 /// ```
 /// use nodefusion_udfs::fusion::{fuse, FusionMethod, FusionParams};
-/// // A confident lexical list and a flat dense list.
+/// // A lexical list whose best hit stands far above the rest, and a dense
+/// // list that ranks it second.
 /// let bm25 = vec![("a", 30.0), ("b", 5.0), ("c", 4.0), ("d", 3.0)];
-/// let dense = vec![("c", 0.81), ("b", 0.80), ("a", 0.79)];
+/// let dense = vec![("c", 0.82), ("a", 0.81), ("b", 0.80)];
 /// let z = FusionParams { method: FusionMethod::ZScore, ..Default::default() };
+/// // a: 27/σ_bm25 + 0.01/σ_dense ≈ 2.39 + 1.22; c: 1/σ_bm25 + 0.02/σ_dense ≈ 0.09 + 2.45
 /// assert_eq!(fuse(&[&bm25[..], &dense[..]], &z).unwrap()[0].id, "a");
 /// // A retriever that found nothing changes nothing.
 /// let none: Vec<(&str, f64)> = vec![];
 /// let alone = fuse(&[&none[..], &dense[..]], &z).unwrap();
-/// assert_eq!(alone.iter().map(|f| f.id).collect::<Vec<_>>(), ["c", "b", "a"]);
+/// assert_eq!(alone.iter().map(|f| f.id).collect::<Vec<_>>(), ["c", "a", "b"]);
 /// ```
 pub fn fuse<T, L>(lists: &[L], params: &FusionParams) -> Result<Vec<Fused<T>>, FusionError>
 where
