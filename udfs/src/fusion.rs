@@ -141,19 +141,31 @@ where
         return Err(FusionError::InvalidK(params.k));
     }
     check_weights(params.weights.as_deref(), lists.len())?;
-    let mut scores: HashMap<&T, f64> = HashMap::new();
+    let mut contributions: HashMap<&T, Vec<f64>> = HashMap::new();
     for (i, list) in lists.iter().enumerate() {
         let w = params.weights.as_ref().map_or(1.0, |w| w[i]);
         let mut seen = std::collections::HashSet::new();
         for (r, id) in list.as_ref().iter().enumerate() {
             if seen.insert(id) {
-                *scores.entry(id).or_insert(0.0) += w / (params.k + (r + 1) as f64);
+                contributions
+                    .entry(id)
+                    .or_default()
+                    .push(w / (params.k + (r + 1) as f64));
             }
         }
     }
-    let mut out: Vec<Fused<T>> = scores
+    let mut out: Vec<Fused<T>> = contributions
         .into_iter()
-        .map(|(id, score)| Fused { id: id.clone(), score })
+        .map(|(id, mut parts)| {
+            // Summed in a fixed order, so that documents whose contributions
+            // are equal up to the lists' order get bit-identical scores and
+            // their tie is broken by id, not by rounding.
+            parts.sort_by(f64::total_cmp);
+            Fused {
+                id: id.clone(),
+                score: parts.iter().sum(),
+            }
+        })
         .collect();
     out.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
     if let Some(k) = params.top_k {

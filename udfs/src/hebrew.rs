@@ -11,7 +11,7 @@
 //! | niqqud points U+05B0–U+05BD, rafe U+05BF, shin/sin dots U+05C1–U+05C2, upper/lower dots U+05C4–U+05C5, qamats qatan U+05C7 | removed |
 //! | maqaf U+05BE (a word joiner that separates words for search) | space |
 //! | paseq U+05C0, sof pasuq U+05C3, nun hafukha U+05C6 (punctuation) | space |
-//! | combining grapheme joiner U+034F after Hebrew (used in pointed Bible text) | removed |
+//! | combining grapheme joiners U+034F after Hebrew (used in pointed Bible text) | removed |
 //! | presentation forms U+FB1D–U+FB4F (letters with a dagesh, shin dot, …) | the base letter(s) |
 //! | final letters ך ם ן ף ץ | כ מ נ פ צ, only when `fold_finals` is set |
 //! | everything else (letters, geresh, gershayim, other scripts) | unchanged |
@@ -78,7 +78,9 @@ impl HebrewNormalizer {
         let mut after_hebrew = false;
         for c in text.chars() {
             let action = self.action(c, after_hebrew);
-            after_hebrew = is_hebrew_block(c) || is_presentation_form(c);
+            // A run of joiners after Hebrew is dropped as a whole, so that
+            // normalising the output again changes nothing.
+            after_hebrew = is_hebrew_block(c) || is_presentation_form(c) || (c == CGJ && after_hebrew);
             match action {
                 Action::Keep => out.push(c),
                 Action::Drop => {}
@@ -99,7 +101,7 @@ impl HebrewNormalizer {
                 Action::Drop
             }
             '\u{05BE}' | '\u{05C0}' | '\u{05C3}' | '\u{05C6}' => Action::Space,
-            '\u{034F}' if after_hebrew => Action::Drop,
+            CGJ if after_hebrew => Action::Drop,
             'ך' | 'ם' | 'ן' | 'ף' | 'ץ' if self.fold_finals => Action::Replace(fold_final(c)),
             '\u{FB1D}'..='\u{FB4F}' => match presentation_base(c) {
                 Some(Base::One(b)) => Action::Replace(self.fold(b)),
@@ -115,6 +117,9 @@ impl HebrewNormalizer {
     }
 }
 
+/// The combining grapheme joiner, which pointed Bible text puts between marks.
+const CGJ: char = '\u{034F}';
+
 fn is_hebrew_block(c: char) -> bool {
     ('\u{0590}'..='\u{05FF}').contains(&c)
 }
@@ -124,7 +129,7 @@ fn is_presentation_form(c: char) -> bool {
 }
 
 fn is_hebrew_related(c: char) -> bool {
-    is_hebrew_block(c) || is_presentation_form(c) || c == '\u{034F}'
+    is_hebrew_block(c) || is_presentation_form(c) || c == CGJ
 }
 
 fn fold_final(c: char) -> char {
@@ -206,6 +211,15 @@ mod tests {
     fn cgj_is_removed_only_after_hebrew() {
         assert_eq!(normalize("יְרוּשָׁלַ\u{034F}ִם"), "ירושלם");
         assert_eq!(normalize("a\u{034F}b"), "a\u{034F}b");
+    }
+
+    #[test]
+    fn a_run_of_cgjs_after_hebrew_is_removed_whole() {
+        // Found by the idempotence property: the second joiner used to survive
+        // the first pass and be removed by the second.
+        assert_eq!(normalize("\u{05C8}\u{034F}\u{034F}"), "\u{05C8}");
+        assert_eq!(normalize("א\u{034F}\u{034F}\u{034F}ב"), "אב");
+        assert_eq!(normalize("a\u{034F}\u{034F}"), "a\u{034F}\u{034F}");
     }
 
     #[test]
