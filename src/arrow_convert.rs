@@ -19,8 +19,9 @@ use std::any::TypeId;
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::{Array, ArrayRef};
+use datafusion::arrow::array::{Array, ArrayData, ArrayRef};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::arrow::error::ArrowError;
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use serde_arrow::schema::{SchemaLike, TracingOptions};
@@ -100,13 +101,45 @@ pub fn field_of<T: Data>() -> Result<FieldRef, ArrowConversionError> {
             reason: e.to_string(),
         })
         .and_then(|mut fields| {
-            fields.pop().ok_or_else(|| ArrowConversionError::Untraceable {
-                type_name: std::any::type_name::<T>(),
-                reason: "no field traced".into(),
-            })
+            fields
+                .pop()
+                .map(|field| Arc::new(nullable_unions(&field)))
+                .ok_or_else(|| ArrowConversionError::Untraceable {
+                    type_name: std::any::type_name::<T>(),
+                    reason: "no field traced".into(),
+                })
         });
     FIELDS.write().insert(TypeId::of::<T>(), traced.clone());
     traced
+}
+
+/// `field` with every union-typed field, and every child of a union, made
+/// nullable.
+///
+/// An enum with data becomes a union, and a union has no validity of its
+/// own: a unit variant is a `Null` child (so the union reads as null there),
+/// and padding a union with nulls (as the engine does when it lines values
+/// up with mapped rows) puts the nulls into its first child. Arrow rejects
+/// both inside a non-nullable field. Nullability is only a permission, so
+/// values still convert back to the same Rust types.
+fn nullable_unions(field: &Field) -> Field {
+    let data_type = match field.data_type() {
+        DataType::List(item) => DataType::List(Arc::new(nullable_unions(item))),
+        DataType::LargeList(item) => DataType::LargeList(Arc::new(nullable_unions(item))),
+        DataType::FixedSizeList(item, n) => DataType::FixedSizeList(Arc::new(nullable_unions(item)), *n),
+        DataType::Map(entries, sorted) => DataType::Map(Arc::new(nullable_unions(entries)), *sorted),
+        DataType::Struct(fields) => DataType::Struct(fields.iter().map(|f| nullable_unions(f)).collect()),
+        DataType::Union(variants, mode) => DataType::Union(
+            variants
+                .iter()
+                .map(|(id, f)| (id, Arc::new(nullable_unions(f).with_nullable(true))))
+                .collect(),
+            *mode,
+        ),
+        other => other.clone(),
+    };
+    let nullable = field.is_nullable() || matches!(data_type, DataType::Union(..));
+    field.clone().with_data_type(data_type).with_nullable(nullable)
 }
 
 /// Converts values into one Arrow array.
@@ -123,7 +156,43 @@ fn items_to_arrow<T: Data, S: Serialize>(items: &S) -> Result<ArrayRef, ArrowCon
             data_type: field.data_type().clone(),
             reason: e.to_string(),
         })?;
-    Ok(arrays.remove(0))
+    let array = arrays.remove(0);
+    if array.data_type() == field.data_type() {
+        return Ok(array);
+    }
+    // serde_arrow builds union fields non-nullable whatever the schema says.
+    let relabel = retype(array.to_data(), field.data_type()).map_err(|e| ArrowConversionError::ToArrow {
+        type_name: std::any::type_name::<T>(),
+        data_type: field.data_type().clone(),
+        reason: e.to_string(),
+    })?;
+    Ok(datafusion::arrow::array::make_array(relabel))
+}
+
+/// `data` declared as `data_type`, which differs from its own type at most
+/// in the nullability of nested fields; Arrow checks the nulls again.
+fn retype(data: ArrayData, data_type: &DataType) -> Result<ArrayData, ArrowError> {
+    let child_types: Vec<&DataType> = match data_type {
+        DataType::List(item)
+        | DataType::LargeList(item)
+        | DataType::FixedSizeList(item, _)
+        | DataType::Map(item, _) => {
+            vec![item.data_type()]
+        }
+        DataType::Struct(fields) => fields.iter().map(|f| f.data_type()).collect(),
+        DataType::Union(variants, _) => variants.iter().map(|(_, f)| f.data_type()).collect(),
+        _ => return Ok(data),
+    };
+    let children = data
+        .child_data()
+        .iter()
+        .zip(child_types)
+        .map(|(child, ty)| retype(child.clone(), ty))
+        .collect::<Result<Vec<_>, _>>()?;
+    data.into_builder()
+        .data_type(data_type.clone())
+        .child_data(children)
+        .build()
 }
 
 /// Reads an Arrow array as values of `T`.
@@ -223,6 +292,57 @@ mod tests {
             to_arrow(&[vec![1.0f32]]).unwrap().data_type(),
             DataType::List(_)
         ));
+    }
+
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    enum Shape {
+        Circle { radius: f64 },
+        Square(f64),
+        Point,
+    }
+
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    struct Drawing {
+        shapes: Vec<Shape>,
+        main: Shape,
+    }
+
+    #[test]
+    fn enums_with_data_round_trip_inside_lists_and_structs() {
+        let drawings = vec![
+            Drawing {
+                shapes: vec![Shape::Point, Shape::Square(2.0), Shape::Circle { radius: 1.0 }],
+                main: Shape::Point,
+            },
+            Drawing {
+                shapes: vec![],
+                main: Shape::Square(3.0),
+            },
+        ];
+        let array = to_arrow(&drawings).unwrap();
+        assert_eq!(array.data_type(), field_of::<Drawing>().unwrap().data_type());
+        assert_eq!(from_arrow::<Drawing>(&array).unwrap(), drawings);
+        let lists = vec![vec![Shape::Point], vec![Shape::Square(1.0), Shape::Point]];
+        assert_eq!(from_arrow::<Vec<Shape>>(&to_arrow(&lists).unwrap()).unwrap(), lists);
+    }
+
+    #[test]
+    fn union_fields_and_their_children_are_nullable() {
+        let field = field_of::<Drawing>().unwrap();
+        let DataType::Struct(fields) = field.data_type() else {
+            panic!("{field}")
+        };
+        for f in fields {
+            let union = match f.data_type() {
+                DataType::List(item) => item,
+                _ => f,
+            };
+            assert!(union.is_nullable(), "{union}");
+            let DataType::Union(variants, _) = union.data_type() else {
+                panic!("{union}")
+            };
+            assert!(variants.iter().all(|(_, v)| v.is_nullable()), "{union}");
+        }
     }
 
     #[test]

@@ -38,6 +38,58 @@ fn every_shared_case_matches_the_sequential_engine() {
 }
 
 #[test]
+fn enums_with_data_cross_maps_whichever_variant_is_broadcast() {
+    // A broadcast value is padded with nulls to line up with the mapped rows;
+    // for an enum the padding lands in its first variant.
+    for scale in [Scale::Identity, Scale::Factor(2.0)] {
+        for shapes in [
+            vec![],
+            vec![Shape::Circle { radius: 2.0 }],
+            vec![Shape::Point, Shape::Square(1.5)],
+        ] {
+            let inputs = Inputs::new()
+                .with("shapes", shapes.clone())
+                .with("scale", scale.clone());
+            let want = sequential()
+                .run(&measure_all(), inputs.clone(), None)
+                .unwrap()
+                .to_json();
+            let got = datafusion().run(&measure_all(), inputs, None).unwrap().to_json();
+            assert_eq!(got, want, "{scale:?} {shapes:?}");
+        }
+    }
+}
+
+#[test]
+fn enums_with_data_cross_nested_maps_with_empty_lists() {
+    let nested = pipeline![
+        measure_all()
+            .as_node("per_list")
+            .rename_input("shapes", "shape_lists")
+            .rename_output("measured_all", "measured_lists")
+            .map_over(["shape_lists"])
+    ]
+    .unwrap();
+    let lists = vec![
+        vec![],
+        vec![
+            vec![Shape::Square(1.0)],
+            vec![],
+            vec![Shape::Point, Shape::Circle { radius: 1.0 }],
+        ],
+        vec![vec![], vec![]],
+    ];
+    for shape_lists in lists {
+        let inputs = Inputs::new()
+            .with("shape_lists", shape_lists.clone())
+            .with("scale", Scale::Identity);
+        let want = sequential().run(&nested, inputs.clone(), None).unwrap().to_json();
+        let got = datafusion().run(&nested, inputs, None).unwrap().to_json();
+        assert_eq!(got, want, "{shape_lists:?}");
+    }
+}
+
+#[test]
 fn selected_outputs_match_too() {
     let inputs = Inputs::new().with("x", 3i64);
     let out = datafusion().run(&diamond(), inputs, Some(&["incremented"])).unwrap();

@@ -112,6 +112,56 @@ pub fn lengths(encoded_all: Vec<Encoded>) -> Vec<usize> {
     encoded_all.iter().map(|e| e.embedding.len()).collect()
 }
 
+/// An enum whose variants carry data (a union in Arrow).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Shape {
+    Circle { radius: f64 },
+    Square(f64),
+    Point,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Scale {
+    Identity,
+    Factor(f64),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Measured {
+    pub shape: Shape,
+    pub area: f64,
+}
+
+#[node(output = "measured")]
+pub fn measure(shape: Shape, scale: Scale) -> Measured {
+    let area = match &shape {
+        Shape::Circle { radius } => 3.0 * radius * radius,
+        Shape::Square(side) => side * side,
+        Shape::Point => 0.0,
+    };
+    let factor = match scale {
+        Scale::Identity => 1.0,
+        Scale::Factor(f) => f,
+    };
+    Measured {
+        shape,
+        area: area * factor,
+    }
+}
+
+/// Maps `measure` over `shapes`, with one `scale` for all of them.
+pub fn measure_all() -> Pipeline {
+    pipeline![
+        pipeline![measure::node()]
+            .unwrap()
+            .as_node("measure_all")
+            .rename_input("shape", "shapes")
+            .rename_output("measured", "measured_all")
+            .map_over(["shapes"])
+    ]
+    .unwrap()
+}
+
 /// One test case: a pipeline, inputs, and the expected outputs as JSON.
 pub struct Case {
     pub name: &'static str,
@@ -264,6 +314,23 @@ pub fn cases() -> Vec<Case> {
                     {"uuid": "p2", "embedding": [48.5, 49.0, 48.5, 49.0], "note": null}
                 ],
                 "lengths": [0, 2, 4]
+            }),
+        },
+        Case {
+            name: "enums_with_data_mapped_and_broadcast",
+            pipeline: measure_all(),
+            inputs: Inputs::new()
+                .with(
+                    "shapes",
+                    vec![Shape::Square(2.0), Shape::Point, Shape::Circle { radius: 1.0 }],
+                )
+                .with("scale", Scale::Factor(0.5)),
+            expected: json!({
+                "measured_all": [
+                    {"shape": {"Square": 2.0}, "area": 2.0},
+                    {"shape": "Point", "area": 0.0},
+                    {"shape": {"Circle": {"radius": 1.0}}, "area": 1.5}
+                ]
             }),
         },
         Case {

@@ -21,7 +21,8 @@
 //!   (an ordered `array_agg` was 5x slower: it keeps one `ScalarValue` per row).
 //! - Unnest zips the mapped lists with their positions (`nf_positions`,
 //!   which checks zip lengths); product mode unnests one list after another.
-//!   Empty lists keep one row with null positions (`PreserveAndExpandEmpty`);
+//!   Empty lists keep one row with null positions (`PreserveAndExpandEmpty`;
+//!   `nf_pad` gives item lists of enums with data that row itself);
 //!   nodes skip such absent rows (`CASE WHEN`), `array_agg` filters them,
 //!   and `nf_collect` turns the resulting null into `[]`.
 //! - Columns the map does not use are *wrapped* by `nf_wrap` into
@@ -363,9 +364,10 @@ impl<'a> Lowering<'a> {
                 .call(lists.iter().map(|l| column(l)).collect());
             let mut exprs: Vec<Expr> = Vec::new();
             let mut unnest = Vec::new();
+            let pad = self.udf(UdfConfig::Pad, None);
             for (input, list) in group.iter().zip(&lists) {
                 let item = self.fresh();
-                exprs.push(column(list).alias(&item));
+                exprs.push(pad.call(vec![column(list)]).alias(&item));
                 unnest.push(item.clone());
                 items.push((input.inner.name.clone(), item));
             }

@@ -1,5 +1,6 @@
-//! The scalar UDFs a lowered pipeline calls: one per node, plus three small
-//! helpers for maps (item positions, singleton lists, null → empty list).
+//! The scalar UDFs a lowered pipeline calls: one per node, plus four small
+//! helpers for maps (item positions, padded item lists, singleton lists,
+//! null → empty list).
 //!
 //! Every UDF is `Volatile` (the planner must never constant-fold a node, and
 //! so never load a model, in the client) and is identified by its
@@ -60,6 +61,11 @@ pub enum UdfConfig {
         /// How the lists combine.
         mode: MapMode,
     },
+    /// The list unchanged, except that when its items contain a union (an
+    /// enum with data), an empty or null row becomes `[null]`: unnest
+    /// expands such a row by taking a null index, which Arrow cannot take
+    /// from a union.
+    Pad,
     /// `[value, null, null, …]` as long as the row's positions list (at
     /// least one element): a value carried through an unnest without a copy
     /// per item.
@@ -76,6 +82,7 @@ impl UdfConfig {
         match self {
             UdfConfig::Node { path, .. } => format!("node:{path}"),
             UdfConfig::Positions { path, .. } => format!("nf_positions:{path}"),
+            UdfConfig::Pad => "nf_pad".into(),
             UdfConfig::Wrap => "nf_wrap".into(),
             UdfConfig::Collect => "nf_collect".into(),
         }
@@ -187,6 +194,10 @@ impl ScalarUDFImpl for NodefusionUdf {
             (UdfConfig::Node { .. }, Some(node)) => node_type(node),
             (UdfConfig::Node { .. }, None) => internal_err!("node UDF without its node"),
             (UdfConfig::Positions { .. }, _) => Ok(positions_type()),
+            (UdfConfig::Pad, _) => match arg_types {
+                [DataType::List(item)] => Ok(DataType::List(Arc::new(item.as_ref().clone().with_nullable(true)))),
+                other => exec_err!("nf_pad takes one list, not {other:?}"),
+            },
             (UdfConfig::Wrap, _) => match arg_types {
                 [t, _] => Ok(DataType::List(Arc::new(Field::new_list_field(t.clone(), true)))),
                 _ => exec_err!("nf_wrap takes a value and a positions list"),
@@ -235,6 +246,7 @@ impl ScalarUDFImpl for NodefusionUdf {
             }
             (UdfConfig::Node { .. }, None) => return internal_err!("node UDF without its node"),
             (UdfConfig::Positions { path, lists, mode }, _) => positions(path, lists, *mode, &arrays, rows)?,
+            (UdfConfig::Pad, _) => pad(&arrays[0])?,
             (UdfConfig::Wrap, _) => wrap(&arrays[0], &arrays[1])?,
             (UdfConfig::Collect, _) => collect(&arrays[0])?,
         };
@@ -477,6 +489,54 @@ fn positions(path: &str, names: &[String], mode: MapMode, arrays: &[ArrayRef], r
         Arc::new(values.finish()),
         Some(validity.into()),
     )?))
+}
+
+/// See [`UdfConfig::Pad`]. Copies the items only when some row must be padded.
+fn pad(array: &ArrayRef) -> DfResult<ArrayRef> {
+    let Some(list) = array.as_list_opt::<i32>() else {
+        return internal_err!("nf_pad of a non-list");
+    };
+    let DataType::List(item) = list.data_type() else {
+        return internal_err!("nf_pad of a non-list");
+    };
+    let field = Arc::new(item.as_ref().clone().with_nullable(true));
+    let padded = |row: usize| list.is_null(row) || list.value_length(row) == 0;
+    if !contains_union(item.data_type()) || !(0..list.len()).any(padded) {
+        let (_, offsets, values, nulls) = list.clone().into_parts();
+        return Ok(Arc::new(ListArray::try_new(field, offsets, values, nulls)?));
+    }
+    let values = list.values().to_data();
+    let mut out = MutableArrayData::new(vec![&values], true, values.len() + list.len());
+    let mut lengths = Vec::with_capacity(list.len());
+    for row in 0..list.len() {
+        if padded(row) {
+            out.try_extend_nulls(1)?;
+            lengths.push(1);
+        } else {
+            let (start, end) = (list.value_offsets()[row], list.value_offsets()[row + 1]);
+            out.try_extend(0, start as usize, end as usize)?;
+            lengths.push((end - start) as usize);
+        }
+    }
+    Ok(Arc::new(ListArray::try_new(
+        field,
+        OffsetBuffer::from_lengths(lengths),
+        make_array(out.freeze()),
+        None,
+    )?))
+}
+
+/// Whether a union occurs anywhere in `data_type`.
+fn contains_union(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::Union(..) => true,
+        DataType::List(item)
+        | DataType::LargeList(item)
+        | DataType::FixedSizeList(item, _)
+        | DataType::Map(item, _) => contains_union(item.data_type()),
+        DataType::Struct(fields) => fields.iter().any(|f| contains_union(f.data_type())),
+        _ => false,
+    }
 }
 
 /// Each value followed by nulls, as long as its row's positions (at least
