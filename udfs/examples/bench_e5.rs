@@ -1,8 +1,8 @@
 //! Encoder throughput of the two CPU models side by side: all-MiniLM-L6-v2
 //! (BERT, 6 layers, WordPiece) against multilingual-e5-small (BERT, 12
-//! layers, XLM-R SentencePiece, `query: `/`passage: ` prefixes), on the same
-//! deterministic passages (English and Hebrew, 20–40 words) with the same
-//! threads, printed as a markdown table.
+//! layers, XLM-R SentencePiece, `query: `/`passage: ` prefixes), on the
+//! deterministic passages of `bench_encoder` (English and Hebrew, 20–40
+//! words) with the same threads, printed as a markdown table.
 //!
 //! ```text
 //! scripts/fetch-model.sh && scripts/fetch-e5.sh
@@ -15,6 +15,9 @@
 
 use std::time::Instant;
 
+mod bench_support;
+
+use bench_support::passages;
 use nodefusion_udfs::colbert::{
     ColbertEncoder, E5_MODEL_NAME, EncoderConfig, Markers, TextKind, default_test_model_dir, model_cache_dir,
 };
@@ -43,95 +46,6 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     Ok(args)
-}
-
-const ENGLISH: &[&str] = &[
-    "and",
-    "the",
-    "LORD",
-    "said",
-    "unto",
-    "Moses",
-    "people",
-    "land",
-    "of",
-    "Israel",
-    "went",
-    "up",
-    "into",
-    "mountain",
-    "water",
-    "bread",
-    "house",
-    "king",
-    "David",
-    "city",
-    "Jerusalem",
-    "heaven",
-    "earth",
-    "light",
-    "covenant",
-    "blessed",
-    "children",
-    "wilderness",
-    "gathered",
-    "seven",
-    "days",
-    "altar",
-    "gold",
-    "behold",
-];
-const HEBREW: &[&str] = &[
-    "וַיֹּאמֶר",
-    "יְהוָה",
-    "אֶל",
-    "מֹשֶׁה",
-    "הָעָם",
-    "הָאָרֶץ",
-    "יִשְׂרָאֵל",
-    "וַיֵּלֶךְ",
-    "הָהָר",
-    "מַיִם",
-    "לֶחֶם",
-    "בַּיִת",
-    "מֶלֶךְ",
-    "דָּוִד",
-    "עִיר",
-    "יְרוּשָׁלַיִם",
-    "שָׁמַיִם",
-    "אוֹר",
-    "בְּרִית",
-    "שִׁבְעָה",
-];
-
-/// `n` passages of 20–40 words, two thirds English, one third Hebrew, from
-/// a fixed 64-bit LCG.
-fn passages(n: usize) -> Vec<String> {
-    let mut state: u64 = 0x05ee_dc01_be47;
-    let mut below = |m: usize| {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((state >> 33) % m as u64) as usize
-    };
-    (0..n)
-        .map(|i| {
-            let words = if i % 3 == 2 { HEBREW } else { ENGLISH };
-            let len = 20 + below(21);
-            let mut text = String::new();
-            for w in 0..len {
-                if w > 0 {
-                    text.push(' ');
-                }
-                text.push_str(words[below(words.len())]);
-                if below(10) == 0 {
-                    text.push(',');
-                }
-            }
-            text.push('.');
-            text
-        })
-        .collect()
 }
 
 struct Row {
