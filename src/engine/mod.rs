@@ -22,6 +22,26 @@ pub trait Engine {
     fn run(&self, pipeline: &Pipeline, inputs: Inputs, select: Option<&[&str]>) -> Result<Outputs, Error>;
 }
 
+/// A step's path below `prefix` (`outer/inner/node`), as messages name it.
+pub(crate) fn path_of(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}/{name}")
+    }
+}
+
+/// The steps a run of `pipeline` for `wanted` executes, and the values it
+/// must keep: the wanted ones and every input of those steps.
+pub(crate) fn plan_steps(pipeline: &Pipeline, wanted: &BTreeSet<String>) -> (Vec<bool>, BTreeSet<String>) {
+    let required = pipeline.required_steps(wanted);
+    let mut needed = wanted.clone();
+    for (i, _) in required.iter().enumerate().filter(|(_, r)| **r) {
+        needed.extend(pipeline.step_inputs(i).iter().map(|p| p.name.clone()));
+    }
+    (required, needed)
+}
+
 /// The outputs a run returns: the selected ones (checked to exist) or all.
 pub(crate) fn wanted_outputs(pipeline: &Pipeline, select: Option<&[&str]>) -> Result<BTreeSet<String>, Error> {
     let all = pipeline.output_names();

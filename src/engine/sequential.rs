@@ -18,8 +18,8 @@ use std::time::Instant;
 
 use futures::future::BoxFuture;
 
-use super::Engine;
 use super::report::{Progress, Recorder};
+use super::{Engine, path_of};
 use crate::error::Error;
 use crate::inputs::{Inputs, Outputs};
 use crate::nested::{MapMode, PipelineNode};
@@ -148,14 +148,6 @@ impl Drop for Run<'_> {
     }
 }
 
-fn path_of(prefix: &str, name: &str) -> String {
-    if prefix.is_empty() {
-        name.to_string()
-    } else {
-        format!("{prefix}/{name}")
-    }
-}
-
 impl Run<'_> {
     /// Runs a node's future to completion on this run's runtime (from a
     /// helper thread when the caller is already inside a Tokio runtime).
@@ -185,11 +177,7 @@ impl Run<'_> {
         mut frame: Frame,
         wanted: &BTreeSet<String>,
     ) -> Result<Frame, Error> {
-        let required = pipeline.required_steps(wanted);
-        let mut needed: BTreeSet<String> = wanted.clone();
-        for (i, _) in required.iter().enumerate().filter(|(_, r)| **r) {
-            needed.extend(pipeline.step_inputs(i).iter().map(|p| p.name.clone()));
-        }
+        let (required, needed) = super::plan_steps(pipeline, wanted);
         for (i, step) in pipeline.steps().iter().enumerate() {
             if !required[i] {
                 continue;

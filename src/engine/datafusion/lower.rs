@@ -42,6 +42,7 @@ use datafusion::logical_expr::{
 };
 
 use super::udf::{NodefusionUdf, UdfConfig};
+use crate::engine::path_of;
 use crate::engine::report::Recorder;
 use crate::error::Error;
 use crate::nested::{MapMode, PipelineNode};
@@ -90,14 +91,6 @@ pub(crate) struct Lowering<'a> {
 
 fn column(name: &str) -> Expr {
     Expr::Column(Column::new_unqualified(name))
-}
-
-fn path_of(prefix: &str, name: &str) -> String {
-    if prefix.is_empty() {
-        name.to_string()
-    } else {
-        format!("{prefix}/{name}")
-    }
 }
 
 /// A literal holding one value, through its Arrow form.
@@ -196,11 +189,7 @@ impl<'a> Lowering<'a> {
         prefix: &str,
         wanted: &BTreeSet<String>,
     ) -> Result<LogicalPlanBuilder, Error> {
-        let required = pipeline.required_steps(wanted);
-        let mut needed = wanted.clone();
-        for (i, _) in required.iter().enumerate().filter(|(_, r)| **r) {
-            needed.extend(pipeline.step_inputs(i).iter().map(|p| p.name.clone()));
-        }
+        let (required, needed) = crate::engine::plan_steps(pipeline, wanted);
         for (i, step) in pipeline.steps().iter().enumerate() {
             if !required[i] {
                 continue;
