@@ -590,7 +590,7 @@ fn a_resource_the_run_never_touches_is_never_loaded() {
 fn a_resource_is_loaded_once_for_a_whole_mapped_run() {
     let model = Res::new(ScaleModel { factor: 3.25 });
     model.evict();
-    let before = SCALE_LOADS.load(Ordering::SeqCst);
+    let before = scale_loads(3.25);
     engine()
         .run(
             &encode_all(),
@@ -600,7 +600,7 @@ fn a_resource_is_loaded_once_for_a_whole_mapped_run() {
             None,
         )
         .unwrap();
-    assert_eq!(SCALE_LOADS.load(Ordering::SeqCst), before + 1);
+    assert_eq!(scale_loads(3.25), before + 1);
     assert!(model.is_loaded());
 }
 

@@ -183,7 +183,7 @@ fn the_batch_implementation_runs_when_mapped() {
 fn a_resource_loads_once_per_process_across_partitions() {
     let model = Res::new(ScaleModel { factor: 1.75 });
     model.evict();
-    let before = SCALE_LOADS.load(Ordering::SeqCst);
+    let before = scale_loads(1.75);
     let out = DataFusionEngine::new()
         .with_target_partitions(4)
         .with_batch_size(8)
@@ -196,7 +196,7 @@ fn a_resource_loads_once_per_process_across_partitions() {
         )
         .unwrap();
     assert_eq!(out.get::<Vec<usize>>("lengths").unwrap().len(), 200);
-    assert_eq!(SCALE_LOADS.load(Ordering::SeqCst), before + 1);
+    assert_eq!(scale_loads(1.75), before + 1);
 }
 
 static IN_FLIGHT: Mutex<(usize, usize)> = Mutex::new((0, 0));

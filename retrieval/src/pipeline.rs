@@ -219,7 +219,7 @@ pub struct MetricValue {
     pub system: String,
     /// trec_eval's name, e.g. `ndcg_cut_10`, `recall_100`.
     pub metric: String,
-    /// The mean over queries.
+    /// The mean over every judged query (one without results counts as 0).
     pub value: f64,
 }
 
@@ -487,7 +487,9 @@ fn evaluate_systems(
     }
     let mut out = Vec::new();
     for system in SYSTEMS {
-        let mut run = Run::new();
+        // Every judged query counts (trec_eval -c): one a system returns
+        // nothing for scores 0 instead of leaving the mean.
+        let mut run: Run = qrels.keys().map(|q| (q.clone(), Default::default())).collect();
         for p in predictions.iter().filter(|p| p.system == system) {
             // Rank-based scores, so trec_eval's tie-breaking never reorders
             // a system's ranking.
@@ -582,4 +584,39 @@ pub fn retrieval_pipeline() -> Result<Pipeline, nodefusion::PipelineError> {
         compute_recall::node(),
         combine_evaluation_results::node(),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prediction(system: &str, query: &str, passage: &str, rank: u32) -> Prediction {
+        Prediction {
+            system: system.into(),
+            query_uuid: query.into(),
+            passage_uuid: passage.into(),
+            rank,
+            score: 1.0 / rank as f32,
+        }
+    }
+
+    #[test]
+    fn a_query_without_results_counts_as_zero() {
+        let truths = ["q1", "q2"].map(|q| GroundTruth {
+            query_uuid: q.into(),
+            passage_uuid: format!("{q}-relevant"),
+            relevance: 1,
+        });
+        // bm25 finds q1's passage and returns nothing for q2; colbert finds both.
+        let predictions = [
+            prediction("bm25", "q1", "q1-relevant", 1),
+            prediction("colbert", "q1", "q1-relevant", 1),
+            prediction("colbert", "q2", "q2-relevant", 1),
+        ];
+        let metrics = evaluate_systems(&predictions, &truths, &[Measure::Recall(10)]).unwrap();
+        let value = |system: &str| metrics.iter().find(|m| m.system == system).unwrap().value;
+        assert_eq!(value("colbert"), 1.0);
+        assert_eq!(value("bm25"), 0.5);
+        assert_eq!(value("fused"), 0.0);
+    }
 }

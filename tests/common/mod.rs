@@ -6,6 +6,8 @@ pub mod dag;
 
 use nodefusion::{BoxError, Inputs, MapMode, Pipeline, Res, Resource, node, pipeline};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 #[node(output = "doubled", batch = double_batch)]
@@ -79,12 +81,28 @@ pub struct ScaleModel {
     pub factor: f32,
 }
 
-pub static SCALE_LOADS: AtomicUsize = AtomicUsize::new(0);
+/// Loads per factor: tests run in parallel, each with its own factor, so a
+/// test sees only its own loads.
+static SCALE_LOADS: Mutex<Option<HashMap<u32, usize>>> = Mutex::new(None);
+
+/// How often a [`ScaleModel`] with this factor has been loaded.
+pub fn scale_loads(factor: f32) -> usize {
+    let loads = SCALE_LOADS.lock().unwrap();
+    loads
+        .as_ref()
+        .and_then(|m| m.get(&factor.to_bits()).copied())
+        .unwrap_or(0)
+}
 
 impl Resource for ScaleModel {
     type Loaded = f32;
     fn load(&self) -> Result<f32, BoxError> {
-        SCALE_LOADS.fetch_add(1, Ordering::SeqCst);
+        *SCALE_LOADS
+            .lock()
+            .unwrap()
+            .get_or_insert_with(HashMap::new)
+            .entry(self.factor.to_bits())
+            .or_default() += 1;
         Ok(self.factor)
     }
 }
