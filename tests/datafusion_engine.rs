@@ -233,6 +233,69 @@ fn async_nodes_overlap_within_a_batch() {
     assert!(observed > 1, "observed concurrency {observed}");
 }
 
+/// Calls in flight now, and the most seen at once.
+static BLOCKING_IN_FLIGHT: Mutex<(usize, usize)> = Mutex::new((0, 0));
+
+/// A CPU-bound stand-in: blocks its thread until a call on another
+/// partition runs beside it (or 10 s have passed, once).
+#[node(output = "waited", batch = wait_for_peers)]
+fn wait_for_a_peer(x: i64) -> i64 {
+    static DEADLINE: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let deadline = *DEADLINE.get_or_init(|| std::time::Instant::now() + std::time::Duration::from_secs(10));
+    {
+        let mut g = BLOCKING_IN_FLIGHT.lock().unwrap();
+        g.0 += 1;
+        g.1 = g.1.max(g.0);
+    }
+    while BLOCKING_IN_FLIGHT.lock().unwrap().1 < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    BLOCKING_IN_FLIGHT.lock().unwrap().0 -= 1;
+    x
+}
+
+fn wait_for_peers(x: Vec<i64>) -> Vec<i64> {
+    x.into_iter().map(wait_for_a_peer).collect()
+}
+
+#[test]
+fn a_small_map_of_a_node_with_small_batches_uses_every_partition() {
+    let p = pipeline![
+        pipeline![wait_for_a_peer::node().with_batch_size(4)]
+            .unwrap()
+            .as_node("per_x")
+            .rename_input("x", "xs")
+            .map_over(["xs"])
+    ]
+    .unwrap();
+    let xs: Vec<i64> = (0..20).collect();
+    let out = DataFusionEngine::new()
+        .with_target_partitions(2)
+        .run(&p, Inputs::new().with("xs", xs.clone()), None)
+        .unwrap();
+    assert_eq!(out.get::<Vec<i64>>("waited").unwrap(), &xs);
+    assert_eq!(BLOCKING_IN_FLIGHT.lock().unwrap().1, 2, "calls never ran side by side");
+}
+
+#[test]
+fn outputs_keep_input_order_across_many_batches_and_partitions() {
+    let xs: Vec<i64> = (0..10_000).map(|i| (i * 7919) % 10_007).collect();
+    let lists: Vec<Vec<i64>> = (0..300).map(|i| xs[i * 11..i * 11 + i % 23].to_vec()).collect();
+    for (pipeline, inputs) in [
+        (map_double("xs"), Inputs::new().with("xs", xs)),
+        (nested_maps(), Inputs::new().with("lists", lists)),
+    ] {
+        let want = sequential().run(&pipeline, inputs.clone(), None).unwrap().to_json();
+        let got = DataFusionEngine::new()
+            .with_target_partitions(4)
+            .with_batch_size(7)
+            .run(&pipeline, inputs, None)
+            .unwrap()
+            .to_json();
+        assert_eq!(got, want);
+    }
+}
+
 #[tokio::test]
 async fn results_can_be_queried_with_sql_in_the_users_context() {
     let ctx = SessionContext::new();

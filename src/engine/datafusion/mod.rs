@@ -42,7 +42,7 @@ use super::report::Recorder;
 use super::{Engine, wanted_outputs};
 use crate::error::Error;
 use crate::inputs::{Inputs, Outputs};
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Pipeline, Step};
 use crate::value::TypeInfo;
 use lower::{LowerOptions, Lowering};
 
@@ -125,17 +125,28 @@ impl DataFusionEngine {
 
     /// Rows per Arrow batch, and items per batch call for nodes without
     /// their own batch size.
+    ///
+    /// A map's items reach the partitions in whole batches, so a pipeline
+    /// whose mapped nodes set a smaller batch size of their own runs with
+    /// batches of that size: a map of 64 items whose encoder batches 32 at
+    /// a time then keeps two partitions busy. A map of no more than one
+    /// batch of items runs on one partition.
     pub fn with_batch_size(mut self, size: usize) -> Self {
         self.options.batch_size = size.max(1);
         self
     }
 
-    fn context(&self) -> SessionContext {
+    /// The user's context, or a new one whose batches are no larger than
+    /// the smallest batch size of a mapped node of `pipeline`.
+    fn context(&self, pipeline: &Pipeline) -> SessionContext {
         self.context.clone().unwrap_or_else(|| {
+            let batch_size = smallest_mapped_batch(pipeline, false).map_or(self.options.batch_size, |smallest| {
+                smallest.min(self.options.batch_size)
+            });
             SessionContext::new_with_config(
                 SessionConfig::new()
                     .with_target_partitions(self.options.target_partitions)
-                    .with_batch_size(self.options.batch_size),
+                    .with_batch_size(batch_size),
             )
         })
     }
@@ -147,7 +158,7 @@ impl DataFusionEngine {
         let given = pipeline.resolve_inputs(inputs, &required)?;
         let recorder = Arc::new(Recorder::with_progress(self.progress));
         let lowered = Lowering::new(&self.options, recorder.clone()).lower(pipeline, &given, &wanted)?;
-        let context = self.context();
+        let context = self.context(pipeline);
         let dataframe = DataFrame::new(context.state(), lowered.plan);
         Ok(PlannedRun {
             dataframe,
@@ -290,4 +301,18 @@ pub(crate) fn from_datafusion(error: DataFusionError) -> Error {
             message: other.to_string(),
         },
     }
+}
+
+/// The smallest batch size set on a node that runs mapped (inside a
+/// `map_over`, at any depth) with a batch implementation.
+fn smallest_mapped_batch(pipeline: &Pipeline, mapped: bool) -> Option<usize> {
+    pipeline
+        .steps()
+        .iter()
+        .filter_map(|step| match step {
+            Step::Node(node) if mapped && node.batch().is_some() => node.settings().batch_size,
+            Step::Node(_) => None,
+            Step::Pipeline(nested) => smallest_mapped_batch(nested.pipeline(), mapped || nested.is_mapped()),
+        })
+        .min()
 }
