@@ -21,6 +21,29 @@ use crate::value::Value;
 /// }
 /// ```
 pub fn check_batch_agrees(node: &Node, rows: &[Inputs]) -> Result<(), String> {
+    check_batch_agrees_within(node, rows, 0.0)
+}
+
+/// [`check_batch_agrees`] where numbers may differ by up to `tolerance`
+/// (absolute): for nodes whose batch path computes the same values in
+/// another order, such as a padded model batch.
+///
+/// ```
+/// use nodefusion::{Inputs, node, testing::check_batch_agrees_within};
+///
+/// #[node(output = "mean", batch = means)]
+/// fn mean(xs: Vec<f64>) -> f64 { xs.iter().sum::<f64>() / xs.len() as f64 }
+/// fn means(xs: Vec<Vec<f64>>) -> Vec<f64> {
+///     // Summed backwards: equal up to rounding.
+///     xs.iter().map(|x| x.iter().rev().sum::<f64>() / x.len() as f64).collect()
+/// }
+///
+/// fn main() {
+///     let rows: Vec<Inputs> = (1..6).map(|n| Inputs::new().with("xs", vec![0.1; n])).collect();
+///     check_batch_agrees_within(&mean::node(), &rows, 1e-12).unwrap();
+/// }
+/// ```
+pub fn check_batch_agrees_within(node: &Node, rows: &[Inputs], tolerance: f64) -> Result<(), String> {
     let batch = node
         .batch()
         .ok_or_else(|| format!("node '{}' has no batch implementation", node.name()))?;
@@ -70,7 +93,11 @@ pub fn check_batch_agrees(node: &Node, rows: &[Inputs]) -> Result<(), String> {
         }
         for (r, (one, many)) in singular.iter().map(|o| &o[k]).zip(column).enumerate() {
             let (a, b) = (port.ty.to_json(one), port.ty.to_json(many));
-            if a != b {
+            let agree = match (&a, &b) {
+                (Some(a), Some(b)) => json_close(a, b, tolerance),
+                _ => a == b,
+            };
+            if !agree {
                 return Err(format!(
                     "output '{}' differs on row {r}: singular {a:?}, batch {b:?}",
                     port.name
@@ -79,4 +106,22 @@ pub fn check_batch_agrees(node: &Node, rows: &[Inputs]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Equal JSON, except that numbers may differ by up to `tolerance`.
+fn json_close(a: &serde_json::Value, b: &serde_json::Value, tolerance: f64) -> bool {
+    use serde_json::Value as J;
+    match (a, b) {
+        (J::Number(x), J::Number(y)) => match (x.as_f64(), y.as_f64()) {
+            (Some(x), Some(y)) => x == y || (x - y).abs() <= tolerance,
+            _ => x == y,
+        },
+        (J::Array(x), J::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(x, y)| json_close(x, y, tolerance)),
+        (J::Object(x), J::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_close(v, w, tolerance)))
+        }
+        _ => a == b,
+    }
 }

@@ -600,6 +600,60 @@ mod tests {
         }
     }
 
+    /// Passages in Hebrew and English of different lengths, so that a batch pads.
+    fn texts() -> Vec<String> {
+        [
+            "בְּרֵאשִׁית בָּרָא אֱלֹהִים אֵת הַשָּׁמַיִם וְאֵת הָאָרֶץ",
+            "שמע ישראל",
+            "In the beginning God created the heaven and the earth.",
+            "וַיֹּאמֶר אֱלֹהִים יְהִי אוֹר וַיְהִי־אוֹר וַיַּרְא אֱלֹהִים אֶת־הָאוֹר כִּי־טוֹב",
+            "",
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+
+    #[test]
+    fn batch_encoding_agrees_with_one_text_at_a_time() {
+        use nodefusion::Inputs;
+        use nodefusion::testing::check_batch_agrees_within;
+        let kind = crate::app::EncoderKind::E5;
+        let e5 = Res::new(Encoder(kind.config(&kind.default_model_dir().unwrap())));
+        let other = Res::new(Encoder(EncoderConfig {
+            query_maxlen: 16,
+            ..e5.config().0.clone()
+        }));
+        // One encoder for every row (the batched path), then two (the
+        // per-row fallback of a mixed batch).
+        for encoders in [[&e5, &e5], [&e5, &other]] {
+            let encoder = |j: usize| encoders[j % 2].clone();
+            let passages: Vec<Inputs> = texts()
+                .into_iter()
+                .enumerate()
+                .map(|(j, text)| {
+                    let passage = Passage {
+                        uuid: format!("p{j}"),
+                        text,
+                    };
+                    Inputs::new().with("passage", passage).with("encoder", encoder(j))
+                })
+                .collect();
+            let queries: Vec<Inputs> = texts()
+                .into_iter()
+                .enumerate()
+                .map(|(j, text)| {
+                    let query = Query {
+                        uuid: format!("q{j}"),
+                        text,
+                    };
+                    Inputs::new().with("query", query).with("encoder", encoder(j))
+                })
+                .collect();
+            check_batch_agrees_within(&encode_passage::node(), &passages, 1e-4).unwrap();
+            check_batch_agrees_within(&encode_query::node(), &queries, 1e-4).unwrap();
+        }
+    }
+
     #[test]
     fn a_query_without_results_counts_as_zero() {
         let truths = ["q1", "q2"].map(|q| GroundTruth {
