@@ -183,6 +183,17 @@ pub enum Error {
         /// How many it returned.
         returned: usize,
     },
+    /// A batch implementation returned another number of output columns
+    /// than the node has outputs.
+    #[error("batch implementation of '{node}' returned {returned} output columns for {expected} outputs")]
+    BatchColumns {
+        /// The node's path.
+        node: String,
+        /// How many outputs the node declares.
+        expected: usize,
+        /// How many columns it returned.
+        returned: usize,
+    },
     /// Lists mapped in zip mode have different lengths.
     #[error("'{node}' maps over lists of different lengths in zip mode: {}{}",
         .lists.iter().map(|(n, l)| format!("'{n}' has {l}")).collect::<Vec<_>>().join(", "),

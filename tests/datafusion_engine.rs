@@ -117,6 +117,44 @@ fn errors_match_the_sequential_engine() {
     assert_eq!(missing.to_string(), "missing inputs: 'x' (needed by double)");
 }
 
+/// A node whose batch implementation returns `columns` columns of one item.
+fn bad_batch(columns: usize) -> nodefusion::Node {
+    nodefusion::Node::builder("bad")
+        .input::<i64>("x")
+        .output::<i64>("y")
+        .sync(|args, out| {
+            out.push(args[0].clone());
+            Ok(())
+        })
+        .batch(move |inputs| Ok(vec![inputs[0][..1].to_vec(); columns]))
+        .build()
+}
+
+#[test]
+fn malformed_batch_results_fail_alike_in_both_engines() {
+    for (columns, message) in [
+        (1, "batch implementation of 'all/bad' returned 1 items for 3 inputs"),
+        (
+            2,
+            "batch implementation of 'all/bad' returned 2 output columns for 1 outputs",
+        ),
+    ] {
+        let p = pipeline![
+            pipeline![bad_batch(columns)]
+                .unwrap()
+                .as_node("all")
+                .rename_input("x", "xs")
+                .map_over(["xs"])
+        ]
+        .unwrap();
+        let inputs = Inputs::new().with("xs", vec![1i64, 2, 3]);
+        let sequential_error = sequential().run(&p, inputs.clone(), None).unwrap_err();
+        let datafusion_error = datafusion().run(&p, inputs, None).unwrap_err();
+        assert_eq!(sequential_error.to_string(), message);
+        assert_eq!(datafusion_error.to_string(), message);
+    }
+}
+
 #[test]
 fn zip_length_mismatch_names_the_lists() {
     let zipped = pipeline![

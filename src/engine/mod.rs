@@ -42,6 +42,31 @@ pub(crate) fn plan_steps(pipeline: &Pipeline, wanted: &BTreeSet<String>) -> (Vec
     (required, needed)
 }
 
+/// Checks what a batch implementation returned for `items` items: one
+/// column per output, each `items` long.
+pub(crate) fn check_batch_shape(
+    path: &str,
+    produced: &[Vec<crate::value::Value>],
+    outputs: usize,
+    items: usize,
+) -> Result<(), Error> {
+    if produced.len() != outputs {
+        return Err(Error::BatchColumns {
+            node: path.into(),
+            expected: outputs,
+            returned: produced.len(),
+        });
+    }
+    match produced.iter().find(|column| column.len() != items) {
+        Some(column) => Err(Error::BatchLength {
+            node: path.into(),
+            expected: items,
+            returned: column.len(),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// The outputs a run returns: the selected ones (checked to exist) or all.
 pub(crate) fn wanted_outputs(pipeline: &Pipeline, select: Option<&[&str]>) -> Result<BTreeSet<String>, Error> {
     let all = pipeline.output_names();

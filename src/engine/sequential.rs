@@ -221,21 +221,8 @@ impl Run<'_> {
                         .collect();
                     let result = std::panic::catch_unwind(AssertUnwindSafe(|| batch(&columns)));
                     let produced = unwrap_call(result, path, Some(start))?;
-                    if produced.len() != outputs.len() {
-                        return Err(Error::BatchLength {
-                            node: path.into(),
-                            expected: outputs.len(),
-                            returned: produced.len(),
-                        });
-                    }
+                    super::check_batch_shape(path, &produced, outputs.len(), end - start)?;
                     for (out, column) in outputs.iter_mut().zip(produced) {
-                        if column.len() != end - start {
-                            return Err(Error::BatchLength {
-                                node: path.into(),
-                                expected: end - start,
-                                returned: column.len(),
-                            });
-                        }
                         out.extend(column);
                     }
                     calls += 1;

@@ -318,13 +318,7 @@ fn invoke_node(
                         }));
                     }
                 };
-                if produced.len() != outputs.len() || produced.iter().any(|c| c.len() != end - start) {
-                    return Err(external(Error::BatchLength {
-                        node: path.into(),
-                        expected: end - start,
-                        returned: produced.first().map_or(0, Vec::len),
-                    }));
-                }
+                crate::engine::check_batch_shape(path, &produced, outputs.len(), end - start).map_err(external)?;
                 for (out, column) in outputs.iter_mut().zip(produced) {
                     out.extend(column);
                 }
