@@ -74,6 +74,7 @@ use serde::{Deserialize, Serialize};
 
 use self::codec::ResidualCodec;
 use self::ivf::InvertedFile;
+use self::kmeans::Rows;
 use crate::fusion::top_k;
 pub use crate::fusion::{DocId, Hit, Score};
 use crate::rerank::kernels::matmul_abt;
@@ -427,28 +428,24 @@ impl PlaidIndex {
         };
         let max_train = k_wanted.saturating_mul(params.max_points_per_centroid);
         let train = &train[..train.len().min(max_train)];
-        let gather = |ids: &[usize]| -> Vec<f32> {
-            let mut out = Vec::with_capacity(ids.len() * dim);
-            for &i in ids {
-                out.extend_from_slice(&tokens[i * dim..(i + 1) * dim]);
-            }
-            out
-        };
-        let train_points = gather(train);
         let num_centroids = k_wanted.min(train.len());
         let centroids = {
             let _s = tracing::info_span!("kmeans", k = num_centroids, points = train.len()).entered();
-            kmeans::kmeans(&train_points, dim, num_centroids, params.kmeans_iters, params.seed)
+            kmeans::kmeans(
+                Rows::picked(tokens, dim, train),
+                num_centroids,
+                params.kmeans_iters,
+                params.seed,
+            )
         };
-        drop(train_points);
 
         // Residual buckets from held-out residuals.
-        let heldout_points = gather(heldout);
-        let heldout_codes = kmeans::assign(&heldout_points, dim, &centroids, num_centroids);
-        let mut values = Vec::with_capacity(heldout_points.len());
-        for (p, &c) in heldout_points.chunks_exact(dim).zip(&heldout_codes) {
+        let heldout = Rows::picked(tokens, dim, heldout);
+        let heldout_codes = kmeans::assign(heldout, &centroids, num_centroids);
+        let mut values = Vec::with_capacity(heldout.len() * dim);
+        for (i, &c) in heldout_codes.iter().enumerate() {
             let c = &centroids[c as usize * dim..(c as usize + 1) * dim];
-            values.extend(p.iter().zip(c).map(|(x, y)| x - y));
+            values.extend(heldout.row(i).iter().zip(c).map(|(x, y)| x - y));
         }
         let (cutoffs, weights) = codec::train_buckets(values, params.nbits, params.lloyd_iters);
         let codec = ResidualCodec::new(dim, params.nbits, cutoffs, weights);
@@ -456,7 +453,7 @@ impl PlaidIndex {
         // Codes and packed residuals of every token.
         let all_codes = {
             let _s = tracing::info_span!("assign", tokens = total).entered();
-            kmeans::assign(tokens, dim, &centroids, num_centroids)
+            kmeans::assign(Rows::all(tokens, dim), &centroids, num_centroids)
         };
         let bpt = codec.bytes_per_token();
         let mut residuals = vec![0u8; total * bpt];
