@@ -130,6 +130,41 @@ fn bad_batch(columns: usize) -> nodefusion::Node {
         .build()
 }
 
+#[node(output = "root", batch = checked_roots)]
+fn checked_root(x: i64) -> Result<i64, nodefusion::BoxError> {
+    if x < 0 {
+        return Err(format!("{x} has no square root").into());
+    }
+    Ok((x as f64).sqrt() as i64)
+}
+
+/// Fails the whole batch, without saying which item is the bad one.
+fn checked_roots(x: Vec<i64>) -> Result<Vec<i64>, nodefusion::BoxError> {
+    if x.iter().any(|&x| x < 0) {
+        return Err("the batch has a negative number".into());
+    }
+    Ok(x.into_iter().map(|x| (x as f64).sqrt() as i64).collect())
+}
+
+#[test]
+fn a_failed_batch_call_names_the_failing_item_in_both_engines() {
+    let p = pipeline![
+        pipeline![checked_root::node().with_batch_size(4)]
+            .unwrap()
+            .as_node("all")
+            .rename_input("x", "xs")
+            .map_over(["xs"])
+    ]
+    .unwrap();
+    let inputs = Inputs::new().with("xs", vec![0i64, 1, 4, 9, 16, 25, -3, 49, -5]);
+    let expected = "node 'all/checked_root' failed on item 6: -3 has no square root";
+    assert_eq!(
+        sequential().run(&p, inputs.clone(), None).unwrap_err().to_string(),
+        expected
+    );
+    assert_eq!(datafusion().run(&p, inputs, None).unwrap_err().to_string(), expected);
+}
+
 #[test]
 fn malformed_batch_results_fail_alike_in_both_engines() {
     for (columns, message) in [

@@ -19,7 +19,7 @@ use std::time::Instant;
 use futures::future::BoxFuture;
 
 use super::report::{Progress, Recorder};
-use super::{Engine, path_of};
+use super::{Engine, Failure, failing_row, path_of};
 use crate::error::Error;
 use crate::inputs::{Inputs, Outputs};
 use crate::nested::{MapMode, PipelineNode};
@@ -219,8 +219,14 @@ impl Run<'_> {
                         .iter()
                         .map(|c| (start..end).map(|r| c.get(r).clone()).collect())
                         .collect();
-                    let result = std::panic::catch_unwind(AssertUnwindSafe(|| batch(&columns)));
-                    let produced = unwrap_call(result, path, Some(start))?;
+                    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| batch(&columns)));
+                    let produced = match Failure::of(outcome) {
+                        Ok(produced) => produced,
+                        Err(failure) => {
+                            let (row, failure) = failing_row(node, &columns).unwrap_or((0, failure));
+                            return Err(failure.at(path, Some(start + row)));
+                        }
+                    };
                     super::check_batch_shape(path, &produced, outputs.len(), end - start)?;
                     for (out, column) in outputs.iter_mut().zip(produced) {
                         out.extend(column);

@@ -27,6 +27,7 @@ use futures::{FutureExt, StreamExt};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::report::Recorder;
+use crate::engine::{Failure, failing_row};
 use crate::error::Error;
 use crate::nested::MapMode;
 use crate::node::{Node, NodeCall, NodeSettings};
@@ -301,21 +302,12 @@ fn invoke_node(
             for start in (0..rows).step_by(size) {
                 let end = (start + size).min(rows);
                 let chunk: Vec<Vec<Value>> = columns.iter().map(|c| c[start..end].to_vec()).collect();
-                let produced = match std::panic::catch_unwind(AssertUnwindSafe(|| batch(&chunk))) {
-                    Ok(Ok(produced)) => produced,
-                    Ok(Err(source)) => {
-                        return Err(external(Error::NodeFailed {
-                            node: path.into(),
-                            item: item_of(start),
-                            source,
-                        }));
-                    }
-                    Err(panic) => {
-                        return Err(external(Error::NodePanicked {
-                            node: path.into(),
-                            item: item_of(start),
-                            message: panic_message(panic.as_ref()),
-                        }));
+                let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| batch(&chunk)));
+                let produced = match Failure::of(outcome) {
+                    Ok(produced) => produced,
+                    Err(failure) => {
+                        let (row, failure) = failing_row(node, &chunk).unwrap_or((0, failure));
+                        return Err(external(failure.at(path, item_of(start + row))));
                     }
                 };
                 crate::engine::check_batch_shape(path, &produced, outputs.len(), end - start).map_err(external)?;
