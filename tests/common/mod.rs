@@ -335,6 +335,63 @@ pub fn cases() -> Vec<Case> {
             }),
         },
         Case {
+            name: "nested_unmapped_with_renames",
+            pipeline: pipeline![
+                chain()
+                    .as_node("inner")
+                    .rename_input("x", "start")
+                    .rename_output("incremented", "end")
+            ]
+            .unwrap(),
+            inputs: Inputs::new().with("start", 4i64),
+            expected: json!({"doubled": 8, "end": 9}),
+        },
+        Case {
+            name: "top_level_bind_overridden_and_nested_bind_kept",
+            pipeline: pipeline![
+                greet::node(),
+                pipeline![greet::node()]
+                    .unwrap()
+                    .bind("punctuation", "!".to_string())
+                    .unwrap()
+                    .as_node("greeter")
+                    .rename_input("name", "names")
+                    .rename_output("greeting", "greetings")
+                    .map_over(["names"]),
+            ]
+            .unwrap()
+            .bind("punctuation", "?".to_string())
+            .unwrap(),
+            inputs: Inputs::new()
+                .with("name", "dan".to_string())
+                .with("names", vec!["a".to_string(), "b".to_string()]),
+            expected: json!({"greeting": "hello dan?", "greetings": ["hello a!", "hello b!"]}),
+        },
+        Case {
+            name: "zip_of_two_lists_and_a_shared_input",
+            pipeline: pipeline![
+                pipeline![pair::node(), greet::node()]
+                    .unwrap()
+                    .as_node("pairs")
+                    .rename_input("letter", "letters")
+                    .rename_input("number", "numbers")
+                    .rename_input("name", "names")
+                    .rename_output("pair", "pairs")
+                    .rename_output("greeting", "greetings")
+                    .map_over(["letters", "numbers", "names"])
+            ]
+            .unwrap(),
+            inputs: Inputs::new()
+                .with("letters", vec!["a".to_string(), "b".to_string(), "c".to_string()])
+                .with("numbers", vec![1i64, 2, 3])
+                .with("names", vec!["x".to_string(), "y".to_string(), "z".to_string()])
+                .with("punctuation", ";".to_string()),
+            expected: json!({
+                "pairs": ["a1", "b2", "c3"],
+                "greetings": ["hello x;", "hello y;", "hello z;"]
+            }),
+        },
+        Case {
             name: "enums_with_data_mapped_and_broadcast",
             pipeline: measure_all(),
             inputs: Inputs::new()
