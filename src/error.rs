@@ -222,6 +222,57 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// A copy with the same message: a node's own error is kept as its
+    /// message; errors of other layers become an engine error.
+    pub(crate) fn copy(&self) -> Error {
+        match self {
+            Error::NodeFailed { node, item, source } => Error::NodeFailed {
+                node: node.clone(),
+                item: *item,
+                source: source.to_string().into(),
+            },
+            Error::NodePanicked { node, item, message } => Error::NodePanicked {
+                node: node.clone(),
+                item: *item,
+                message: message.clone(),
+            },
+            Error::BatchLength {
+                node,
+                expected,
+                returned,
+            } => Error::BatchLength {
+                node: node.clone(),
+                expected: *expected,
+                returned: *returned,
+            },
+            Error::BatchColumns {
+                node,
+                expected,
+                returned,
+            } => Error::BatchColumns {
+                node: node.clone(),
+                expected: *expected,
+                returned: *returned,
+            },
+            Error::MapLengthMismatch { node, item, lists } => Error::MapLengthMismatch {
+                node: node.clone(),
+                item: *item,
+                lists: lists.clone(),
+            },
+            Error::Pipeline(error) => Error::Pipeline(error.clone()),
+            Error::Engine { engine, message } => Error::Engine {
+                engine,
+                message: message.clone(),
+            },
+            other => Error::Engine {
+                engine: "nodefusion",
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
 fn item_suffix(item: Option<usize>) -> String {
     item.map(|i| format!(" on item {i}")).unwrap_or_default()
 }

@@ -280,12 +280,17 @@ pub(crate) fn from_datafusion(error: DataFusionError) -> Error {
             },
         },
         DataFusionError::Context(_, inner) => from_datafusion(*inner),
+        // An error a repartition hands to every partition: while other
+        // partitions still hold it, ours is a copy of the error it carries.
         DataFusionError::Shared(shared) => match Arc::try_unwrap(shared) {
             Ok(inner) => from_datafusion(inner),
-            Err(shared) => Error::Engine {
-                engine: "datafusion",
-                message: shared.to_string(),
-            },
+            Err(shared) => carried(&shared).map_or_else(
+                || Error::Engine {
+                    engine: "datafusion",
+                    message: shared.to_string(),
+                },
+                Error::copy,
+            ),
         },
         DataFusionError::ArrowError(arrow, _) => match *arrow {
             datafusion::arrow::error::ArrowError::ExternalError(boxed) => {
@@ -303,6 +308,26 @@ pub(crate) fn from_datafusion(error: DataFusionError) -> Error {
     }
 }
 
+/// The nodefusion error inside a DataFusion error, if any.
+fn carried(error: &DataFusionError) -> Option<&Error> {
+    match error {
+        DataFusionError::External(boxed) => carried_by(boxed.as_ref()),
+        DataFusionError::Context(_, inner) => carried(inner),
+        DataFusionError::Shared(shared) => carried(shared),
+        DataFusionError::ArrowError(arrow, _) => match arrow.as_ref() {
+            datafusion::arrow::error::ArrowError::ExternalError(boxed) => carried_by(boxed.as_ref()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn carried_by<'a>(boxed: &'a (dyn std::error::Error + Send + Sync + 'static)) -> Option<&'a Error> {
+    boxed
+        .downcast_ref::<Error>()
+        .or_else(|| boxed.downcast_ref::<DataFusionError>().and_then(carried))
+}
+
 /// The smallest batch size set on a node that runs mapped (inside a
 /// `map_over`, at any depth) with a batch implementation.
 fn smallest_mapped_batch(pipeline: &Pipeline, mapped: bool) -> Option<usize> {
@@ -315,4 +340,29 @@ fn smallest_mapped_batch(pipeline: &Pipeline, mapped: bool) -> Option<usize> {
             Step::Pipeline(nested) => smallest_mapped_batch(nested.pipeline(), mapped || nested.is_mapped()),
         })
         .min()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shared_error_still_held_elsewhere_keeps_its_message_and_kind() {
+        let failed = Error::NodeFailed {
+            node: "all/divide".into(),
+            item: Some(2),
+            source: "cannot divide 6 by zero".into(),
+        };
+        let shared = Arc::new(DataFusionError::Context(
+            "repartition".into(),
+            Box::new(DataFusionError::External(Box::new(failed))),
+        ));
+        let _other_partition = shared.clone();
+        let error = from_datafusion(DataFusionError::Shared(shared));
+        assert!(matches!(error, Error::NodeFailed { item: Some(2), .. }), "{error:?}");
+        assert_eq!(
+            error.to_string(),
+            "node 'all/divide' failed on item 2: cannot divide 6 by zero"
+        );
+    }
 }
