@@ -416,10 +416,10 @@ impl Bm25Index {
     pub async fn write_async(&self, location: &IndexLocation, overwrite: bool) -> Result<Manifest> {
         let mut w = IndexWriter::begin(location, overwrite).await?;
         self.vocab.write(&mut w, "vocab").await?;
-        w.put("postings.off", store::encode(&self.post_offsets)).await?;
-        w.put("postings.doc", store::encode(&self.post_docs)).await?;
-        w.put("postings.score", store::encode(&self.post_scores)).await?;
-        w.put("doclens.u32", store::encode(&self.doc_lens)).await?;
+        w.put_array("postings.off", &self.post_offsets).await?;
+        w.put_array("postings.doc", &self.post_docs).await?;
+        w.put_array("postings.score", &self.post_scores).await?;
+        w.put_array("doclens.u32", &self.doc_lens).await?;
         if let Some(ids) = &self.external_ids {
             ids.write(&mut w, "external_ids").await?;
         }

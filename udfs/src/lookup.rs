@@ -114,9 +114,9 @@ impl EmbeddingLookup {
 
     async fn write_async(&self, location: &IndexLocation, overwrite: bool) -> Result<Manifest> {
         let mut w = IndexWriter::begin(location, overwrite).await?;
-        w.put("tokens.f32", store::encode(self.docs.tokens())).await?;
+        w.put_array("tokens.f32", self.docs.tokens()).await?;
         let offsets: Vec<u64> = self.docs.offsets().iter().map(|&o| o as u64).collect();
-        w.put("offsets.u64", store::encode(&offsets)).await?;
+        w.put_array("offsets.u64", &offsets).await?;
         store::StringTable::from_strings(&self.ids).write(&mut w, "ids").await?;
         let counts = Counts {
             dim: self.docs.dim() as u64,

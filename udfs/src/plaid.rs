@@ -767,17 +767,17 @@ impl PlaidIndex {
     /// Async form of [`write`](Self::write).
     pub async fn write_async(&self, location: &IndexLocation, overwrite: bool) -> Result<Manifest> {
         let mut w = IndexWriter::begin(location, overwrite).await?;
-        w.put("centroids.f32", store::encode(&self.centroids)).await?;
+        w.put_array("centroids.f32", &self.centroids).await?;
         let mut buckets = self.codec.cutoffs.clone();
         buckets.extend_from_slice(&self.codec.weights);
-        w.put("buckets.f32", store::encode(&buckets)).await?;
+        w.put_array("buckets.f32", &buckets).await?;
         match &self.codes {
-            Codes::U16(c) => w.put("codes.u16", store::encode(c)).await?,
-            Codes::U32(c) => w.put("codes.u32", store::encode(c)).await?,
+            Codes::U16(c) => w.put_array("codes.u16", c).await?,
+            Codes::U32(c) => w.put_array("codes.u32", c).await?,
         }
         w.put("residuals.u8", self.residuals.clone()).await?;
-        w.put("doclens.u32", store::encode(&self.doclens)).await?;
-        w.put("ivf.off", store::encode(&self.ivf.offsets)).await?;
+        w.put_array("doclens.u32", &self.doclens).await?;
+        w.put_array("ivf.off", &self.ivf.offsets).await?;
         w.put("ivf.doc", self.ivf.lists.clone()).await?;
         if let Some(ids) = &self.external_ids {
             ids.write(&mut w, "external_ids").await?;

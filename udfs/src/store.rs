@@ -39,7 +39,7 @@ use bytes::Bytes;
 use futures::{StreamExt as _, TryStreamExt};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{GetResultPayload, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{GetResultPayload, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -439,6 +439,44 @@ impl<'a> IndexWriter<'a> {
             name: name.to_owned(),
             bytes: len,
             sha256,
+        });
+        Ok(())
+    }
+
+    /// Writes one data file of the generation from `values`: a large array
+    /// is encoded and uploaded part by part (16 MiB each, two in flight), so
+    /// it is never held a second time as bytes; stores that cannot upload
+    /// in parts (HTTP) get it in one piece.
+    pub(crate) async fn put_array<T: Pod>(&mut self, name: &str, values: &[T]) -> Result<()> {
+        const PART_BYTES: usize = 16 << 20;
+        let part_values = (PART_BYTES / T::SIZE).max(1);
+        if values.len() <= part_values {
+            return self.put(name, encode(values)).await;
+        }
+        let path = self.loc.child(&[&self.generation, name]);
+        let upload = match self.loc.store.put_multipart(&path).await {
+            Ok(upload) => upload,
+            Err(object_store::Error::NotImplemented { .. }) => return self.put(name, encode(values)).await,
+            Err(e) => return Err(self.loc.store_err(&[&self.generation, name])(e)),
+        };
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
+        let mut hasher = Sha256::new();
+        for chunk in values.chunks(part_values) {
+            let bytes = encode(chunk);
+            hasher.update(&bytes);
+            if let Err(e) = writer.wait_for_capacity(2).await {
+                return Err(self.loc.store_err(&[&self.generation, name])(e));
+            }
+            writer.put(bytes);
+        }
+        writer
+            .finish()
+            .await
+            .map_err(self.loc.store_err(&[&self.generation, name]))?;
+        self.files.push(FileEntry {
+            name: name.to_owned(),
+            bytes: (values.len() * T::SIZE) as u64,
+            sha256: format!("{:x}", hasher.finalize()),
         });
         Ok(())
     }
@@ -907,6 +945,28 @@ mod tests {
         assert_eq!(&*a, &[1.5, -2.0]);
         let aligned = Array::<f32>::from_bytes(Bytes::from(vec![0u8; 8]));
         assert!(aligned.unwrap().is_zero_copy() || !cfg!(target_endian = "little"));
+    }
+
+    #[test]
+    fn a_large_array_is_written_in_parts_and_reads_back_checked() {
+        let dir = std::env::temp_dir().join(format!("nodefusion-store-parts-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let location = IndexLocation::new(dir.to_str().unwrap(), "big").unwrap();
+        // Two and a half parts of 16 MiB.
+        let values: Vec<f32> = (0..10_500_000).map(|i| i as f32 * 0.5).collect();
+        block_on(async {
+            let mut w = IndexWriter::begin(&location, false).await.unwrap();
+            w.put_array("values.f32", &values).await.unwrap();
+            w.put_array("small.u32", &[7u32, 8]).await.unwrap();
+            w.publish("test", 1, 1, serde_json::Value::Null, serde_json::Value::Null)
+                .await
+                .unwrap();
+            let r = IndexReader::open(location.clone(), "test", 1, 1).await.unwrap();
+            assert_eq!(&*r.read_array::<f32>("values.f32").await.unwrap(), &values[..]);
+            assert_eq!(&*r.read_array::<u32>("small.u32").await.unwrap(), &[7, 8]);
+        })
+        .unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
