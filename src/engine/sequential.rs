@@ -23,9 +23,8 @@ use super::{Engine, Failure, failing_row, path_of};
 use crate::error::Error;
 use crate::inputs::{Inputs, Outputs};
 use crate::nested::{MapMode, PipelineNode};
-use crate::node::{BoxError, Node, NodeCall};
+use crate::node::{Node, NodeCall};
 use crate::pipeline::{Pipeline, Step};
-use crate::resource::panic_message;
 use crate::value::Value;
 
 /// Runs pipelines in-process, step by step, in dependency order.
@@ -250,7 +249,7 @@ impl Run<'_> {
                                 .map(|r| r.map(|values| produced.extend(values)))
                         }
                     };
-                    unwrap_call(result, path, item(row))?;
+                    Failure::of(result).map_err(|failure| failure.at(path, item(row)))?;
                     for (out, value) in outputs.iter_mut().zip(produced.drain(..)) {
                         out.push(value);
                     }
@@ -427,25 +426,5 @@ fn combine(lists: &[Vec<Value>], mode: MapMode) -> Option<Vec<Vec<usize>>> {
             }
             Some(combinations)
         }
-    }
-}
-
-fn unwrap_call<T>(
-    result: std::thread::Result<Result<T, BoxError>>,
-    node: &str,
-    item: Option<usize>,
-) -> Result<T, Error> {
-    match result {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(source)) => Err(Error::NodeFailed {
-            node: node.into(),
-            item,
-            source,
-        }),
-        Err(panic) => Err(Error::NodePanicked {
-            node: node.into(),
-            item,
-            message: panic_message(panic.as_ref()),
-        }),
     }
 }

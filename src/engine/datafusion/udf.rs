@@ -327,7 +327,7 @@ fn invoke_node(
                     args.extend(columns.iter().map(|c| c[row].clone()));
                     produced.clear();
                     let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(&args, &mut produced)));
-                    check_call(result, path, item_of(row))?;
+                    Failure::of(result).map_err(|failure| external(failure.at(path, item_of(row))))?;
                     for (out, value) in outputs.iter_mut().zip(produced.drain(..)) {
                         out.push(value);
                     }
@@ -338,7 +338,7 @@ fn invoke_node(
             NodeCall::Async(f) => {
                 let results = run_async(f.clone(), &columns, rows, node.settings().concurrency)?;
                 for (row, result) in results.into_iter().enumerate() {
-                    let values = check_call(Ok(result), path, item_of(row))?;
+                    let values = Failure::of(Ok(result)).map_err(|failure| external(failure.at(path, item_of(row))))?;
                     for (out, value) in outputs.iter_mut().zip(values) {
                         out.push(value);
                     }
@@ -373,26 +373,6 @@ fn invoke_node(
         Arc::new(StructArray::try_new(Fields::from(fields), arrays, None)?)
     };
     Ok((out, calls))
-}
-
-fn check_call<T>(
-    result: std::thread::Result<Result<T, crate::node::BoxError>>,
-    path: &str,
-    item: Option<usize>,
-) -> DfResult<T> {
-    match result {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(source)) => Err(external(Error::NodeFailed {
-            node: path.into(),
-            item,
-            source,
-        })),
-        Err(panic) => Err(external(Error::NodePanicked {
-            node: path.into(),
-            item,
-            message: panic_message(panic.as_ref()),
-        })),
-    }
 }
 
 /// Runs async nodes' futures; separate from DataFusion's own runtime so a
