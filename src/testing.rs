@@ -112,9 +112,10 @@ pub fn check_batch_agrees_within(node: &Node, rows: &[Inputs], tolerance: f64) -
 fn json_close(a: &serde_json::Value, b: &serde_json::Value, tolerance: f64) -> bool {
     use serde_json::Value as J;
     match (a, b) {
-        (J::Number(x), J::Number(y)) => match (x.as_f64(), y.as_f64()) {
+        // Integers compare exactly (as f64 they could round together).
+        (J::Number(x), J::Number(y)) if x.is_f64() || y.is_f64() => match (x.as_f64(), y.as_f64()) {
             (Some(x), Some(y)) => x == y || (x - y).abs() <= tolerance,
-            _ => x == y,
+            _ => false,
         },
         (J::Array(x), J::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(x, y)| json_close(x, y, tolerance)),
         (J::Object(x), J::Object(y)) => {
