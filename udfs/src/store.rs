@@ -39,7 +39,7 @@ use bytes::Bytes;
 use futures::{StreamExt as _, TryStreamExt};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{GetResultPayload, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
+use object_store::{GetResultPayload, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -435,18 +435,14 @@ impl<'a> IndexWriter<'a> {
             .put(&path, PutPayload::from_bytes(bytes))
             .await
             .map_err(self.loc.store_err(&[&self.generation, name]))?;
-        self.files.push(FileEntry {
-            name: name.to_owned(),
-            bytes: len,
-            sha256,
-        });
+        self.record(name, len, sha256);
         Ok(())
     }
 
     /// Writes one data file of the generation from `values`: a large array
     /// is encoded and uploaded part by part (16 MiB each, two in flight), so
     /// it is never held a second time as bytes; stores that cannot upload
-    /// in parts (HTTP) get it in one piece.
+    /// in parts (HTTP) get it in one piece. A failed upload is aborted.
     pub(crate) async fn put_array<T: Pod>(&mut self, name: &str, values: &[T]) -> Result<()> {
         const PART_BYTES: usize = 16 << 20;
         let part_values = (PART_BYTES / T::SIZE).max(1);
@@ -454,31 +450,54 @@ impl<'a> IndexWriter<'a> {
             return self.put(name, encode(values)).await;
         }
         let path = self.loc.child(&[&self.generation, name]);
-        let upload = match self.loc.store.put_multipart(&path).await {
+        let mut upload = match self.loc.store.put_multipart(&path).await {
             Ok(upload) => upload,
             Err(object_store::Error::NotImplemented { .. }) => return self.put(name, encode(values)).await,
             Err(e) => return Err(self.loc.store_err(&[&self.generation, name])(e)),
         };
-        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
         let mut hasher = Sha256::new();
+        let mut in_flight = tokio::task::JoinSet::new();
+        let mut uploaded = Ok(());
         for chunk in values.chunks(part_values) {
             let bytes = encode(chunk);
             hasher.update(&bytes);
-            if let Err(e) = writer.wait_for_capacity(2).await {
-                return Err(self.loc.store_err(&[&self.generation, name])(e));
+            in_flight.spawn(upload.put_part(PutPayload::from_bytes(bytes)));
+            if in_flight.len() >= 2 {
+                uploaded = part_result(in_flight.join_next().await);
+                if uploaded.is_err() {
+                    break;
+                }
             }
-            writer.put(bytes);
         }
-        writer
-            .finish()
-            .await
-            .map_err(self.loc.store_err(&[&self.generation, name]))?;
+        while uploaded.is_ok()
+            && let Some(done) = in_flight.join_next().await
+        {
+            uploaded = part_result(Some(done));
+        }
+        in_flight.shutdown().await;
+        let completed = match uploaded {
+            Ok(()) => upload.complete().await.map(drop),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = completed {
+            let _ = upload.abort().await;
+            return Err(self.loc.store_err(&[&self.generation, name])(e));
+        }
+        self.record(
+            name,
+            (values.len() * T::SIZE) as u64,
+            format!("{:x}", hasher.finalize()),
+        );
+        Ok(())
+    }
+
+    /// Notes a written file for the manifest.
+    fn record(&mut self, name: &str, bytes: u64, sha256: String) {
         self.files.push(FileEntry {
             name: name.to_owned(),
-            bytes: (values.len() * T::SIZE) as u64,
-            sha256: format!("{:x}", hasher.finalize()),
+            bytes,
+            sha256,
         });
-        Ok(())
     }
 
     /// Writes the manifest, making the generation visible, then removes the
@@ -707,6 +726,17 @@ fn map_file(file: std::fs::File) -> std::io::Result<Bytes> {
     // generation), so the mapped bytes do not change while mapped.
     let map = unsafe { memmap2::Mmap::map(&file)? };
     Ok(Bytes::from_owner(map))
+}
+
+/// The outcome of one uploaded part (`None`: no part was in flight).
+fn part_result(
+    joined: Option<std::result::Result<object_store::Result<()>, tokio::task::JoinError>>,
+) -> object_store::Result<()> {
+    match joined {
+        Some(Ok(result)) => result,
+        Some(Err(source)) => Err(object_store::Error::JoinError { source }),
+        None => Ok(()),
+    }
 }
 
 /// Runs an index i/o future to completion from blocking code, inside or
