@@ -14,6 +14,18 @@ use datafusion_proto::bytes::{
 use nodefusion::{DataFusionEngine, Engine, Inputs, NodefusionCodec, Res, SequentialEngine, node, pipeline};
 use proptest::prelude::*;
 
+/// `node` mapped over the list `xs` (its input `x`), as the nested node `name`.
+fn map_over_xs(name: &str, node: nodefusion::Node) -> nodefusion::Pipeline {
+    pipeline![
+        pipeline![node]
+            .unwrap()
+            .as_node(name)
+            .rename_input("x", "xs")
+            .map_over(["xs"])
+    ]
+    .unwrap()
+}
+
 fn sequential() -> SequentialEngine {
     SequentialEngine::default().with_progress(false)
 }
@@ -148,14 +160,7 @@ fn checked_roots(x: Vec<i64>) -> Result<Vec<i64>, nodefusion::BoxError> {
 
 #[test]
 fn a_failed_batch_call_names_the_failing_item_in_both_engines() {
-    let p = pipeline![
-        pipeline![checked_root::node().with_batch_size(4)]
-            .unwrap()
-            .as_node("all")
-            .rename_input("x", "xs")
-            .map_over(["xs"])
-    ]
-    .unwrap();
+    let p = map_over_xs("all", checked_root::node().with_batch_size(4));
     // One bad item: partitions run side by side, so with two the first
     // failure to arrive would win.
     let inputs = Inputs::new().with("xs", vec![0i64, 1, 4, 9, 16, 25, -3, 49, 64]);
@@ -176,14 +181,7 @@ fn malformed_batch_results_fail_alike_in_both_engines() {
             "batch implementation of 'all/bad' returned 2 output columns for 1 outputs",
         ),
     ] {
-        let p = pipeline![
-            pipeline![bad_batch(columns)]
-                .unwrap()
-                .as_node("all")
-                .rename_input("x", "xs")
-                .map_over(["xs"])
-        ]
-        .unwrap();
+        let p = map_over_xs("all", bad_batch(columns));
         let inputs = Inputs::new().with("xs", vec![1i64, 2, 3]);
         let sequential_error = sequential().run(&p, inputs.clone(), None).unwrap_err();
         let datafusion_error = datafusion().run(&p, inputs, None).unwrap_err();
@@ -223,14 +221,7 @@ fn panics_on_seven(x: i64) -> i64 {
 
 #[test]
 fn a_panic_inside_a_udf_fails_the_run_with_the_item() {
-    let p = pipeline![
-        pipeline![panics_on_seven::node()]
-            .unwrap()
-            .as_node("check")
-            .rename_input("x", "xs")
-            .map_over(["xs"])
-    ]
-    .unwrap();
+    let p = map_over_xs("check", panics_on_seven::node());
     let err = datafusion()
         .run(&p, Inputs::new().with("xs", (0..20i64).collect::<Vec<_>>()), None)
         .unwrap_err();
@@ -335,14 +326,7 @@ fn wait_for_peers(x: Vec<i64>) -> Vec<i64> {
 
 #[test]
 fn a_small_map_of_a_node_with_small_batches_uses_every_partition() {
-    let p = pipeline![
-        pipeline![wait_for_a_peer::node().with_batch_size(4)]
-            .unwrap()
-            .as_node("per_x")
-            .rename_input("x", "xs")
-            .map_over(["xs"])
-    ]
-    .unwrap();
+    let p = map_over_xs("per_x", wait_for_a_peer::node().with_batch_size(4));
     let xs: Vec<i64> = (0..20).collect();
     let out = DataFusionEngine::new()
         .with_target_partitions(2)

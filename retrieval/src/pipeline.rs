@@ -626,29 +626,15 @@ mod tests {
         // One encoder for every row (the batched path), then two (the
         // per-row fallback of a mixed batch).
         for encoders in [[&e5, &e5], [&e5, &other]] {
-            let encoder = |j: usize| encoders[j % 2].clone();
-            let passages: Vec<Inputs> = texts()
-                .into_iter()
-                .enumerate()
-                .map(|(j, text)| {
-                    let passage = Passage {
-                        uuid: format!("p{j}"),
-                        text,
-                    };
-                    Inputs::new().with("passage", passage).with("encoder", encoder(j))
-                })
-                .collect();
-            let queries: Vec<Inputs> = texts()
-                .into_iter()
-                .enumerate()
-                .map(|(j, text)| {
-                    let query = Query {
-                        uuid: format!("q{j}"),
-                        text,
-                    };
-                    Inputs::new().with("query", query).with("encoder", encoder(j))
-                })
-                .collect();
+            let rows = |prefix: &str, item: &dyn Fn(String, String) -> Inputs| -> Vec<Inputs> {
+                texts()
+                    .into_iter()
+                    .enumerate()
+                    .map(|(j, text)| item(format!("{prefix}{j}"), text).with("encoder", encoders[j % 2].clone()))
+                    .collect()
+            };
+            let passages = rows("p", &|uuid, text| Inputs::new().with("passage", Passage { uuid, text }));
+            let queries = rows("q", &|uuid, text| Inputs::new().with("query", Query { uuid, text }));
             check_batch_agrees_within(&encode_passage::node(), &passages, 1e-4).unwrap();
             check_batch_agrees_within(&encode_query::node(), &queries, 1e-4).unwrap();
         }
