@@ -4,7 +4,10 @@
 //! A value of type `T` is one element of an Arrow array whose data type is
 //! traced from `T` itself: numbers become primitive arrays, `String` becomes
 //! `Utf8`, `Vec<T>` a `List`, `Option<T>` a nullable array, structs a
-//! `Struct` array. Types are traced once per process and cached.
+//! `Struct` array, an enum without data the `Utf8` name of its variant. A
+//! type that holds an enum with data is one JSON document (`Utf8`) per
+//! value: its Arrow form would be a union, and unions do not survive the
+//! trip between processes. Types are traced once per process and cached.
 //!
 //! ```
 //! use nodefusion::arrow_convert::{from_arrow, to_arrow};
@@ -19,9 +22,9 @@ use std::any::TypeId;
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::{Array, ArrayData, ArrayRef};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, ListArray, StringArray};
+use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
-use datafusion::arrow::error::ArrowError;
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use serde_arrow::schema::{SchemaLike, TracingOptions};
@@ -77,8 +80,30 @@ struct ItemOwned<T> {
     item: T,
 }
 
-type FieldCache = RwLock<HashMap<TypeId, Result<FieldRef, ArrowConversionError>>>;
-static FIELDS: LazyLock<FieldCache> = LazyLock::new(Default::default);
+/// How the values of one type are laid out in Arrow.
+#[derive(Clone)]
+enum Layout {
+    /// Columns traced from the type (structs, lists, primitives, strings).
+    Columnar(FieldRef),
+    /// Lists (`depth` levels, so that maps still iterate them) of `Utf8`
+    /// JSON documents: for types holding an enum with data, whose Arrow
+    /// form would be a union. Unions do not survive the trip between
+    /// processes (Arrow IPC and Flight drop their fields' nullability, and
+    /// decoding unaligned union offsets panics), so a value that may cross
+    /// a shuffle does not use them.
+    Json { field: FieldRef, depth: usize },
+}
+
+impl Layout {
+    fn field(&self) -> &FieldRef {
+        match self {
+            Layout::Columnar(field) | Layout::Json { field, .. } => field,
+        }
+    }
+}
+
+type LayoutCache = RwLock<HashMap<TypeId, Result<Layout, ArrowConversionError>>>;
+static LAYOUTS: LazyLock<LayoutCache> = LazyLock::new(Default::default);
 
 fn tracing_options() -> TracingOptions {
     TracingOptions::default()
@@ -90,126 +115,193 @@ fn tracing_options() -> TracingOptions {
         .enums_without_data_as_strings(true)
 }
 
-/// The Arrow field (named `item`) that values of `T` convert to.
-pub fn field_of<T: Data>() -> Result<FieldRef, ArrowConversionError> {
-    if let Some(found) = FIELDS.read().get(&TypeId::of::<T>()) {
+fn layout_of<T: Data>() -> Result<Layout, ArrowConversionError> {
+    if let Some(found) = LAYOUTS.read().get(&TypeId::of::<T>()) {
         return found.clone();
     }
-    let traced = Vec::<FieldRef>::from_type::<ItemOwned<T>>(tracing_options())
-        .map_err(|e| ArrowConversionError::Untraceable {
-            type_name: std::any::type_name::<T>(),
-            reason: e.to_string(),
-        })
-        .and_then(|mut fields| {
-            fields
-                .pop()
-                .map(|field| Arc::new(nullable_unions(&field)))
-                .ok_or_else(|| ArrowConversionError::Untraceable {
-                    type_name: std::any::type_name::<T>(),
-                    reason: "no field traced".into(),
-                })
+    let untraceable = |reason: String| ArrowConversionError::Untraceable {
+        type_name: std::any::type_name::<T>(),
+        reason,
+    };
+    let layout = Vec::<FieldRef>::from_type::<ItemOwned<T>>(tracing_options())
+        .map_err(|e| untraceable(e.to_string()))
+        .and_then(|mut fields| fields.pop().ok_or_else(|| untraceable("no field traced".into())))
+        .map(|field| match plain_strings(field.data_type()) {
+            Some(data_type) => Layout::Columnar(Arc::new(field.as_ref().clone().with_data_type(data_type))),
+            None => json_layout(&field),
         });
-    FIELDS.write().insert(TypeId::of::<T>(), traced.clone());
-    traced
+    LAYOUTS.write().insert(TypeId::of::<T>(), layout.clone());
+    layout
 }
 
-/// `field` with every union-typed field, and every child of a union, made
-/// nullable.
-///
-/// An enum with data becomes a union, and a union has no validity of its
-/// own: a unit variant is a `Null` child (so the union reads as null there),
-/// and padding a union with nulls (as the engine does when it lines values
-/// up with mapped rows) puts the nulls into its first child. Arrow rejects
-/// both inside a non-nullable field. Nullability is only a permission, so
-/// values still convert back to the same Rust types.
-fn nullable_unions(field: &Field) -> Field {
-    let data_type = match field.data_type() {
-        DataType::List(item) => DataType::List(Arc::new(nullable_unions(item))),
-        DataType::LargeList(item) => DataType::LargeList(Arc::new(nullable_unions(item))),
-        DataType::FixedSizeList(item, n) => DataType::FixedSizeList(Arc::new(nullable_unions(item)), *n),
-        DataType::Map(entries, sorted) => DataType::Map(Arc::new(nullable_unions(entries)), *sorted),
-        DataType::Struct(fields) => DataType::Struct(fields.iter().map(|f| nullable_unions(f)).collect()),
-        DataType::Union(variants, mode) => DataType::Union(
-            variants
-                .iter()
-                .map(|(id, f)| (id, Arc::new(nullable_unions(f).with_nullable(true))))
-                .collect(),
-            *mode,
-        ),
-        other => other.clone(),
+/// The JSON layout of a traced `field` holding a union: its lists kept,
+/// down to the first item that is not a list.
+fn json_layout(field: &Field) -> Layout {
+    match field.data_type() {
+        DataType::List(item) => match json_layout(item) {
+            Layout::Json { field: inner, depth } => Layout::Json {
+                field: Arc::new(field.clone().with_data_type(DataType::List(inner))),
+                depth: depth + 1,
+            },
+            columnar => columnar,
+        },
+        _ => Layout::Json {
+            field: Arc::new(field.clone().with_data_type(DataType::Utf8)),
+            depth: 0,
+        },
+    }
+}
+
+/// `data_type` with each dictionary of strings (an enum without data)
+/// made plain `Utf8`, which every transport keeps as it is; `None` when a
+/// union (an enum with data) occurs in it.
+fn plain_strings(data_type: &DataType) -> Option<DataType> {
+    let field = |f: &FieldRef| -> Option<FieldRef> {
+        Some(Arc::new(
+            f.as_ref().clone().with_data_type(plain_strings(f.data_type())?),
+        ))
     };
-    let nullable = field.is_nullable() || matches!(data_type, DataType::Union(..));
-    field.clone().with_data_type(data_type).with_nullable(nullable)
+    Some(match data_type {
+        DataType::Union(..) => return None,
+        DataType::Dictionary(_, value) if matches!(value.as_ref(), DataType::Utf8) => DataType::Utf8,
+        DataType::List(item) => DataType::List(field(item)?),
+        DataType::LargeList(item) => DataType::LargeList(field(item)?),
+        DataType::FixedSizeList(item, n) => DataType::FixedSizeList(field(item)?, *n),
+        DataType::Map(entries, sorted) => DataType::Map(field(entries)?, *sorted),
+        DataType::Struct(fields) => DataType::Struct(fields.iter().map(field).collect::<Option<_>>()?),
+        other => other.clone(),
+    })
+}
+
+/// The Arrow field (named `item`) that values of `T` convert to.
+///
+/// Enums without data are `Utf8` (the variant's name); a type that holds an
+/// enum with data is one `Utf8` JSON document per value.
+pub fn field_of<T: Data>() -> Result<FieldRef, ArrowConversionError> {
+    layout_of::<T>().map(|layout| layout.field().clone())
 }
 
 /// Converts values into one Arrow array.
 pub fn to_arrow<T: Data>(values: &[T]) -> Result<ArrayRef, ArrowConversionError> {
-    let items: Vec<ItemRef<'_, T>> = values.iter().map(|item| ItemRef { item }).collect();
-    items_to_arrow::<T, _>(&items)
+    items_to_arrow(&values.iter().collect::<Vec<&T>>())
 }
 
-fn items_to_arrow<T: Data, S: Serialize>(items: &S) -> Result<ArrayRef, ArrowConversionError> {
-    let field = field_of::<T>()?;
-    let mut arrays =
-        serde_arrow::to_arrow(std::slice::from_ref(&field), items).map_err(|e| ArrowConversionError::ToArrow {
-            type_name: std::any::type_name::<T>(),
-            data_type: field.data_type().clone(),
-            reason: e.to_string(),
-        })?;
-    let array = arrays.remove(0);
-    if array.data_type() == field.data_type() {
-        return Ok(array);
-    }
-    // serde_arrow builds union fields non-nullable whatever the schema says.
-    let relabel = retype(array.to_data(), field.data_type()).map_err(|e| ArrowConversionError::ToArrow {
+fn items_to_arrow<T: Data>(values: &[&T]) -> Result<ArrayRef, ArrowConversionError> {
+    let layout = layout_of::<T>()?;
+    let error = |reason: String| ArrowConversionError::ToArrow {
         type_name: std::any::type_name::<T>(),
-        data_type: field.data_type().clone(),
-        reason: e.to_string(),
-    })?;
-    Ok(datafusion::arrow::array::make_array(relabel))
+        data_type: layout.field().data_type().clone(),
+        reason,
+    };
+    match &layout {
+        Layout::Columnar(field) => {
+            let items: Vec<ItemRef<'_, T>> = values.iter().map(|&item| ItemRef { item }).collect();
+            let mut arrays =
+                serde_arrow::to_arrow(std::slice::from_ref(field), &items).map_err(|e| error(e.to_string()))?;
+            Ok(arrays.remove(0))
+        }
+        Layout::Json { field, .. } => {
+            let documents = values
+                .iter()
+                .map(serde_json::to_value)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| error(e.to_string()))?;
+            json_to_arrow(documents, field.data_type()).map_err(error)
+        }
+    }
 }
 
-/// `data` declared as `data_type`, which differs from its own type at most
-/// in the nullability of nested fields; Arrow checks the nulls again.
-fn retype(data: ArrayData, data_type: &DataType) -> Result<ArrayData, ArrowError> {
-    let child_types: Vec<&DataType> = match data_type {
-        DataType::List(item)
-        | DataType::LargeList(item)
-        | DataType::FixedSizeList(item, _)
-        | DataType::Map(item, _) => {
-            vec![item.data_type()]
-        }
-        DataType::Struct(fields) => fields.iter().map(|f| f.data_type()).collect(),
-        DataType::Union(variants, _) => variants.iter().map(|(_, f)| f.data_type()).collect(),
-        _ => return Ok(data),
+/// `documents` as `data_type`: lists of JSON text.
+fn json_to_arrow(documents: Vec<serde_json::Value>, data_type: &DataType) -> Result<ArrayRef, String> {
+    let DataType::List(item) = data_type else {
+        let text = documents.iter().map(|d| (!d.is_null()).then(|| d.to_string()));
+        return Ok(Arc::new(text.collect::<StringArray>()));
     };
-    let children = data
-        .child_data()
-        .iter()
-        .zip(child_types)
-        .map(|(child, ty)| retype(child.clone(), ty))
-        .collect::<Result<Vec<_>, _>>()?;
-    data.into_builder()
-        .data_type(data_type.clone())
-        .child_data(children)
-        .build()
+    let mut lengths = Vec::with_capacity(documents.len());
+    let mut valid = Vec::with_capacity(documents.len());
+    let mut items = Vec::new();
+    for document in documents {
+        match document {
+            serde_json::Value::Array(values) => {
+                lengths.push(values.len());
+                valid.push(true);
+                items.extend(values);
+            }
+            serde_json::Value::Null => {
+                lengths.push(0);
+                valid.push(false);
+            }
+            other => return Err(format!("a list was expected, found {other}")),
+        }
+    }
+    let values = json_to_arrow(items, item.data_type())?;
+    let list = ListArray::try_new(
+        item.clone(),
+        OffsetBuffer::from_lengths(lengths),
+        values,
+        Some(NullBuffer::from(valid)),
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(Arc::new(list))
+}
+
+/// The JSON documents of `array`, lists of JSON text `depth` levels deep;
+/// a null is JSON `null` (`None` for an `Option`).
+fn arrow_to_json(array: &dyn Array, depth: usize) -> Result<Vec<serde_json::Value>, String> {
+    if depth == 0 {
+        let Some(text) = array.as_string_opt::<i32>() else {
+            return Err("expected JSON text".into());
+        };
+        return text
+            .iter()
+            .enumerate()
+            .map(|(row, document)| {
+                document.map_or(Ok(serde_json::Value::Null), |d| {
+                    serde_json::from_str(d).map_err(|e| format!("row {row}: {e}"))
+                })
+            })
+            .collect();
+    }
+    let Some(list) = array.as_list_opt::<i32>() else {
+        return Err("expected a list of JSON text".into());
+    };
+    let items = arrow_to_json(list.values().as_ref(), depth - 1)?;
+    let offsets = list.value_offsets();
+    Ok((0..list.len())
+        .map(|row| match list.is_null(row) {
+            true => serde_json::Value::Null,
+            false => serde_json::Value::Array(items[offsets[row] as usize..offsets[row + 1] as usize].to_vec()),
+        })
+        .collect())
 }
 
 /// Reads an Arrow array as values of `T`.
 pub fn from_arrow<T: Data>(array: &dyn Array) -> Result<Vec<T>, ArrowConversionError> {
-    let field = field_of::<T>()?;
+    let layout = layout_of::<T>()?;
     let error = |reason: String| ArrowConversionError::FromArrow {
         type_name: std::any::type_name::<T>(),
-        expected: field.data_type().clone(),
+        expected: layout.field().data_type().clone(),
         found: array.data_type().clone(),
         reason,
     };
-    // Accept arrays whose nullability or field names differ from the traced
-    // ones (DataFusion renames list items); serde_arrow reads by position.
-    let read_field = Arc::new(Field::new(ITEM, array.data_type().clone(), true));
-    let arrays = [datafusion::arrow::array::make_array(array.to_data())];
-    let items: Vec<ItemOwned<T>> = serde_arrow::from_arrow(&[read_field], &arrays).map_err(|e| error(e.to_string()))?;
-    Ok(items.into_iter().map(|i| i.item).collect())
+    match &layout {
+        Layout::Columnar(_) => {
+            // Accept arrays whose nullability or field names differ from the
+            // traced ones (DataFusion renames list items); serde_arrow reads
+            // by position.
+            let read_field = Arc::new(Field::new(ITEM, array.data_type().clone(), true));
+            let arrays = [datafusion::arrow::array::make_array(array.to_data())];
+            let items: Vec<ItemOwned<T>> =
+                serde_arrow::from_arrow(&[read_field], &arrays).map_err(|e| error(e.to_string()))?;
+            Ok(items.into_iter().map(|i| i.item).collect())
+        }
+        Layout::Json { depth, .. } => arrow_to_json(array, *depth)
+            .map_err(error)?
+            .into_iter()
+            .enumerate()
+            .map(|(row, document)| serde_json::from_value(document).map_err(|e| error(format!("row {row}: {e}"))))
+            .collect(),
+    }
 }
 
 /// Type-erased Arrow conversion functions of one type, kept in its
@@ -232,19 +324,17 @@ impl ArrowOps {
 }
 
 fn values_to_arrow<T: Data>(values: &[Value]) -> Result<ArrayRef, ArrowConversionError> {
-    let items: Vec<ItemRef<'_, T>> = values
+    let items: Vec<&T> = values
         .iter()
         .map(|v| {
-            v.downcast_ref::<T>()
-                .map(|item| ItemRef { item })
-                .ok_or_else(|| ArrowConversionError::ToArrow {
-                    type_name: std::any::type_name::<T>(),
-                    data_type: DataType::Null,
-                    reason: "a value of another type was found".into(),
-                })
+            v.downcast_ref::<T>().ok_or_else(|| ArrowConversionError::ToArrow {
+                type_name: std::any::type_name::<T>(),
+                data_type: DataType::Null,
+                reason: "a value of another type was found".into(),
+            })
         })
         .collect::<Result<_, _>>()?;
-    items_to_arrow::<T, _>(&items)
+    items_to_arrow(&items)
 }
 
 fn values_from_arrow<T: Data>(array: &dyn Array) -> Result<Vec<Value>, ArrowConversionError> {
@@ -326,23 +416,54 @@ mod tests {
         assert_eq!(from_arrow::<Vec<Shape>>(&to_arrow(&lists).unwrap()).unwrap(), lists);
     }
 
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    enum Colour {
+        Red,
+        Green,
+    }
+
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    struct Pen {
+        colour: Colour,
+        spare: Option<Colour>,
+    }
+
     #[test]
-    fn union_fields_and_their_children_are_nullable() {
-        let field = field_of::<Drawing>().unwrap();
-        let DataType::Struct(fields) = field.data_type() else {
-            panic!("{field}")
+    fn enums_without_data_are_variant_names_and_with_data_json_text() {
+        let pens = vec![
+            Pen {
+                colour: Colour::Red,
+                spare: None,
+            },
+            Pen {
+                colour: Colour::Green,
+                spare: Some(Colour::Red),
+            },
+        ];
+        let array = to_arrow(&pens).unwrap();
+        let colours = array.as_struct().column(0).as_string::<i32>();
+        assert_eq!(colours.iter().collect::<Vec<_>>(), [Some("Red"), Some("Green")]);
+        assert_eq!(from_arrow::<Pen>(&array).unwrap(), pens);
+
+        assert_eq!(field_of::<Drawing>().unwrap().data_type(), &DataType::Utf8);
+        let lists = field_of::<Vec<Option<Shape>>>().unwrap();
+        let DataType::List(item) = lists.data_type() else {
+            panic!("{lists}")
         };
-        for f in fields {
-            let union = match f.data_type() {
-                DataType::List(item) => item,
-                _ => f,
-            };
-            assert!(union.is_nullable(), "{union}");
-            let DataType::Union(variants, _) = union.data_type() else {
-                panic!("{union}")
-            };
-            assert!(variants.iter().all(|(_, v)| v.is_nullable()), "{union}");
-        }
+        assert_eq!(item.data_type(), &DataType::Utf8);
+        let nested = vec![vec![Some(Shape::Point), None], vec![]];
+        assert_eq!(
+            from_arrow::<Vec<Option<Shape>>>(&to_arrow(&nested).unwrap()).unwrap(),
+            nested
+        );
+        let text = to_arrow(&[Shape::Square(2.0)]).unwrap();
+        assert_eq!(text.as_string::<i32>().value(0), r#"{"Square":2.0}"#);
+        let maybe = from_arrow::<Option<Shape>>(&StringArray::from(vec![None, Some(r#""Point""#)])).unwrap();
+        assert_eq!(maybe, [None, Some(Shape::Point)]);
+        let err = from_arrow::<Shape>(&StringArray::from(vec![r#"{"Hexagon":1}"#]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("row 0") && err.contains("Hexagon"), "{err}");
     }
 
     #[test]

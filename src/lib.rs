@@ -81,7 +81,9 @@ mod viz;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use engine::{DataFusionEngine, Engine, NodeStats, NodefusionCodec, RunReport, SequentialEngine};
+pub use engine::{
+    DataFusionEngine, Engine, NodeStats, NodefusionCodec, NodefusionPhysicalCodec, RunReport, SequentialEngine,
+};
 pub use error::{Error, MissingInput, PipelineError, Result};
 pub use inputs::{Inputs, Outputs};
 pub use nested::{MapMode, PipelineNode};

@@ -96,6 +96,7 @@ impl<C: Resource> Res<C> {
         }
         let span = tracing::info_span!("resource_load", resource = std::any::type_name::<C>());
         let _enter = span.enter();
+        let started = std::time::Instant::now();
         let value: Arc<C::Loaded> = match std::panic::catch_unwind(AssertUnwindSafe(|| self.0.load())) {
             Ok(Ok(value)) => Arc::new(value),
             Ok(Err(source)) => {
@@ -113,6 +114,12 @@ impl<C: Resource> Res<C> {
                 });
             }
         };
+        tracing::info!(
+            pid = std::process::id(),
+            "loaded resource {} in {:.2?}",
+            std::any::type_name::<C>(),
+            started.elapsed()
+        );
         *loaded = Some(value.clone());
         Ok(value)
     }

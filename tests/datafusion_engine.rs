@@ -50,6 +50,23 @@ fn every_shared_case_matches_the_sequential_engine() {
 }
 
 #[test]
+fn shuffled_maps_give_the_same_results_as_round_robin_ones() {
+    for case in cases() {
+        let want = sequential()
+            .run(&case.pipeline, case.inputs.clone(), None)
+            .unwrap()
+            .to_json();
+        let got = DataFusionEngine::new()
+            .with_target_partitions(3)
+            .with_shuffled_maps(true)
+            .run(&case.pipeline, case.inputs, None)
+            .unwrap_or_else(|e| panic!("case {}: {e}", case.name))
+            .to_json();
+        assert_eq!(got, want, "case {}", case.name);
+    }
+}
+
+#[test]
 fn enums_with_data_cross_maps_whichever_variant_is_broadcast() {
     // A broadcast value is padded with nulls to line up with the mapped rows;
     // for an enum the padding lands in its first variant.
@@ -415,6 +432,48 @@ fn a_plan_survives_serialisation_and_runs_in_a_fresh_context() {
     let totals = batches[0].column_by_name("totals").unwrap();
     let totals = nodefusion::arrow_convert::from_arrow::<Vec<i64>>(totals.as_ref()).unwrap();
     assert_eq!(totals, vec![vec![6, 0, 10]]);
+}
+
+#[test]
+fn a_decoded_physical_plan_runs_and_its_node_errors_travel_as_text_with_their_kind() {
+    use datafusion_proto::physical_plan::{AsExecutionPlan, DefaultPhysicalExtensionCodec};
+    use datafusion_proto::protobuf::PhysicalPlanNode;
+    let divide_all = pipeline![
+        pipeline![divide::node()]
+            .unwrap()
+            .as_node("divide_all")
+            .rename_input("b", "bs")
+            .map_over(["bs"])
+    ]
+    .unwrap();
+    let codec = nodefusion::NodefusionPhysicalCodec::wrapping(std::sync::Arc::new(DefaultPhysicalExtensionCodec {}));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let run = |bs: Vec<i64>| {
+        let inputs = Inputs::new().with("a", 6i64).with("bs", bs);
+        let planned = datafusion().plan(&divide_all, &inputs, None).unwrap();
+        rt.block_on(async {
+            let physical = planned.dataframe.create_physical_plan().await.unwrap();
+            let proto = PhysicalPlanNode::try_from_physical_plan(physical, &codec).unwrap();
+            let fresh = SessionContext::new();
+            let back = proto.try_into_physical_plan(&fresh.task_ctx(), &codec).unwrap();
+            datafusion::physical_plan::collect(back, fresh.task_ctx()).await
+        })
+    };
+    let batches = run(vec![1, 2, 3]).unwrap();
+    let quotients = batches[0].column_by_name("quotient").unwrap();
+    let quotients = nodefusion::arrow_convert::from_arrow::<Vec<i64>>(quotients.as_ref()).unwrap();
+    assert_eq!(quotients, vec![vec![6, 3, 2]]);
+    // As another process would see the failure: only its text.
+    let text = format!("Job 1 failed: {:?}", run(vec![1, 2, 0, 3]).unwrap_err());
+    let error = nodefusion::engine::wire::find(&text).expect("a tagged node error");
+    assert!(
+        matches!(error, nodefusion::Error::NodeFailed { item: Some(2), .. }),
+        "{error:?}"
+    );
+    assert_eq!(
+        error.to_string(),
+        "node 'divide_all/divide' failed on item 2: cannot divide 6 by zero"
+    );
 }
 
 #[test]

@@ -11,6 +11,7 @@ use datafusion::datasource::MemTable;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::prelude::SessionContext;
 use nodefusion::{BoxError, Data, DataFusionEngine, Engine, Inputs, Res, RunReport, SequentialEngine};
+use nodefusion_ballista::BallistaEngine;
 use nodefusion_udfs::colbert::{E5_MODEL_NAME, EncoderConfig, Markers, TEST_MODEL_NAME};
 use nodefusion_udfs::fusion::FusionMethod;
 
@@ -22,14 +23,20 @@ use crate::pipeline::{
 };
 
 /// Which engine runs the pipeline.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EngineKind {
     /// The sequential reference engine.
     Sequential,
     /// The embedded DataFusion engine.
     DataFusion,
-    /// A Ballista cluster (not available yet).
-    Ballista,
+    /// A Ballista cluster: the scheduler at this `df://host:port` URL, or
+    /// an in-process cluster when `None`. The executors must carry the
+    /// retrieval nodes (the `nodefusion-cluster` binary does) and see the
+    /// same data, model and index paths.
+    Ballista {
+        /// The scheduler's URL.
+        scheduler: Option<String>,
+    },
 }
 
 /// Which encoder family the model is, and so which encoder settings the
@@ -280,7 +287,7 @@ pub fn inputs(options: &RunOptions, data: &(String, String, String), model_dir: 
     let engine_name = match options.engine {
         EngineKind::Sequential => "sequential",
         EngineKind::DataFusion => "datafusion",
-        EngineKind::Ballista => "ballista",
+        EngineKind::Ballista { .. } => "ballista",
     };
     let index_folder = options.index_folder.clone().unwrap_or_else(|| {
         default_cache_dir()
@@ -353,15 +360,19 @@ pub fn run(options: &RunOptions) -> Result<RunResult, BoxError> {
     let pipeline = retrieval_pipeline()?;
     let inputs = inputs(options, &data, &model_dir);
     let select = Some(&["metrics", "all_predictions"][..]);
-    let mut out = match options.engine {
+    let mut out = match &options.engine {
         EngineKind::Sequential => SequentialEngine::default()
             .with_progress(options.progress)
             .run(&pipeline, inputs, select)?,
         EngineKind::DataFusion => DataFusionEngine::new()
             .with_progress(options.progress)
             .run(&pipeline, inputs, select)?,
-        EngineKind::Ballista => {
-            return Err("the Ballista engine is not part of this build yet; use --engine datafusion".into());
+        EngineKind::Ballista { scheduler } => {
+            let engine = match scheduler {
+                Some(url) => BallistaEngine::remote(url)?,
+                None => BallistaEngine::standalone()?,
+            };
+            engine.with_progress(options.progress).run(&pipeline, inputs, select)?
         }
     };
     let metrics: Vec<MetricValue> = out.take("metrics")?;

@@ -4,10 +4,11 @@
 pub mod datafusion;
 mod report;
 mod sequential;
+pub mod wire;
 
 use std::collections::BTreeSet;
 
-pub use self::datafusion::{DataFusionEngine, NodefusionCodec, PlannedRun};
+pub use self::datafusion::{DataFusionEngine, NodefusionCodec, NodefusionPhysicalCodec, PlannedRun};
 pub use report::{NodeStats, RunReport};
 pub use sequential::SequentialEngine;
 

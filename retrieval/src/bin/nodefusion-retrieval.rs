@@ -26,9 +26,15 @@ struct Cli {
     /// Ground truths Parquet.
     #[arg(long)]
     ground_truths: Option<String>,
-    /// Which engine runs the pipeline.
+    /// Which engine runs the pipeline. `ballista` runs on the cluster of
+    /// --scheduler, or on an in-process one without it.
     #[arg(long, value_enum, default_value_t = Engine::Datafusion)]
     engine: Engine,
+    /// The Ballista scheduler (`df://HOST:PORT`) of a cluster of
+    /// `nodefusion-cluster` executors that see the same data, model and
+    /// index paths as this client.
+    #[arg(long)]
+    scheduler: Option<String>,
     /// Encoder family: `e5` (multilingual-e5-small: text prefixes, no query
     /// augmentation) or `colbert` (a BERT checkpoint used ColBERT-style,
     /// e.g. all-MiniLM-L6-v2).
@@ -88,6 +94,10 @@ enum Engine {
 
 fn main() -> ExitCode {
     let mut cli = Cli::parse();
+    if cli.scheduler.is_some() && !matches!(cli.engine, Engine::Ballista) {
+        eprintln!("error: --scheduler is for --engine ballista");
+        return ExitCode::FAILURE;
+    }
     let started = Instant::now();
     let built_in = cli.passages.is_none() && cli.queries.is_none() && cli.ground_truths.is_none();
     if built_in && !cli.full && cli.limit_passages.is_none() && cli.limit_queries.is_none() {
@@ -101,7 +111,9 @@ fn main() -> ExitCode {
         engine: match cli.engine {
             Engine::Sequential => EngineKind::Sequential,
             Engine::Datafusion => EngineKind::DataFusion,
-            Engine::Ballista => EngineKind::Ballista,
+            Engine::Ballista => EngineKind::Ballista {
+                scheduler: cli.scheduler.clone(),
+            },
         },
         encoder: match cli.encoder {
             Encoder::E5 => EncoderKind::E5,

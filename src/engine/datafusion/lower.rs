@@ -5,7 +5,7 @@
 //!   └─ Projection  … node_a(x) AS c1            top-level node
 //!       └─ Projection  keys, lists, broadcast inputs, nf_wrap(other) …
 //!           └─ Unnest  items + positions (+ wrapped columns)     ┐
-//!               └─ Repartition (round robin)                      │ a mapped
+//!               └─ Repartition (round robin, or hash: `shuffle`)  │ a mapped
 //!                   └─ Projection  CASE WHEN pos IS NOT NULL      │ nested
 //!                                  THEN node_b(item, …, pos) END  │ pipeline
 //!                       └─ Aggregate  array_agg({pos, v})       │
@@ -55,6 +55,11 @@ use crate::value::{TypeInfo, Value};
 pub(crate) struct LowerOptions {
     pub(crate) target_partitions: usize,
     pub(crate) batch_size: usize,
+    /// Spread maps by a hash of their item positions instead of round
+    /// robin (see `Lowering::shuffle`): a distributed planner makes the
+    /// hash repartition a shuffle stage of its own, whose tasks run
+    /// anywhere in the cluster.
+    pub(crate) shuffle_maps: bool,
 }
 
 /// A lowered pipeline: the plan and, for each selected output, its column
@@ -389,11 +394,14 @@ impl<'a> Lowering<'a> {
             positions.push(pos);
         }
         if self.options.target_partitions > 1 {
-            // Unnest splits its output into `batch_size` batches, which
-            // round robin spreads over the partitions.
-            plan = plan
-                .repartition(Partitioning::RoundRobinBatch(self.options.target_partitions))
-                .map_err(df)?;
+            plan = if self.options.shuffle_maps {
+                self.shuffle(plan, level, &positions)?
+            } else {
+                // Unnest splits its output into `batch_size` batches, which
+                // round robin spreads over the partitions.
+                plan.repartition(Partitioning::RoundRobinBatch(self.options.target_partitions))
+                    .map_err(df)?
+            };
         }
 
         let mut inner_level = level.clone();
@@ -462,6 +470,32 @@ impl<'a> Lowering<'a> {
             env.insert(outer_name, col);
         }
         plan.project(exprs).map_err(df)
+    }
+
+    /// Spreads a map's item rows by a hash of their positions. The
+    /// physical optimizer keeps only the repartitions an operator
+    /// requires, so the rows are grouped by their keys (one row per group):
+    /// the final aggregation needs them hash-partitioned, which a
+    /// distributed planner makes a shuffle stage whose tasks spread over
+    /// the cluster; the nodes run above it, in those partitions.
+    fn shuffle(
+        &mut self,
+        plan: LogicalPlanBuilder,
+        level: &Level,
+        positions: &[String],
+    ) -> Result<LogicalPlanBuilder, Error> {
+        let keys: Vec<&String> = level.keys.iter().chain(positions).collect();
+        let values: Vec<Expr> = plan
+            .schema()
+            .columns()
+            .into_iter()
+            .filter(|c| !keys.contains(&&c.name))
+            .map(|c| {
+                let name = c.name.clone();
+                first_value(Expr::Column(c), vec![]).alias(name)
+            })
+            .collect();
+        plan.aggregate(keys.into_iter().map(|k| column(k)), values).map_err(df)
     }
 
     /// Adds the nested pipeline's bound values as literal columns.

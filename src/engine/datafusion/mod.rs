@@ -35,7 +35,7 @@ use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionConfig;
 
-pub use codec::NodefusionCodec;
+pub use codec::{NodefusionCodec, NodefusionPhysicalCodec};
 pub use udf::UdfConfig;
 
 use super::report::Recorder;
@@ -90,6 +90,7 @@ impl DataFusionEngine {
             options: LowerOptions {
                 target_partitions: std::thread::available_parallelism().map_or(1, |n| n.get()),
                 batch_size: 1024,
+                shuffle_maps: false,
             },
             progress: true,
         }
@@ -104,6 +105,7 @@ impl DataFusionEngine {
             options: LowerOptions {
                 target_partitions: config.target_partitions(),
                 batch_size: config.batch_size(),
+                shuffle_maps: false,
             },
             context: Some(context),
             progress: true,
@@ -136,19 +138,33 @@ impl DataFusionEngine {
         self
     }
 
-    /// The user's context, or a new one whose batches are no larger than
-    /// the smallest batch size of a mapped node of `pipeline`.
+    /// Repartitions each map by a hash of its item positions rather than
+    /// round robin. Results are the same; a distributed planner (Ballista)
+    /// turns the hash repartition into a shuffle stage whose tasks spread
+    /// over the cluster, where a round-robin one would stay inside the
+    /// stage that unnests the list. Off by default.
+    pub fn with_shuffled_maps(mut self, enabled: bool) -> Self {
+        self.options.shuffle_maps = enabled;
+        self
+    }
+
+    /// The session config a run of `pipeline` gets when the engine has no
+    /// context of its own: the engine's partitions, and batches no larger
+    /// than the smallest batch size of a mapped node.
+    pub fn session_config(&self, pipeline: &Pipeline) -> SessionConfig {
+        let batch_size = smallest_mapped_batch(pipeline, false).map_or(self.options.batch_size, |smallest| {
+            smallest.min(self.options.batch_size)
+        });
+        SessionConfig::new()
+            .with_target_partitions(self.options.target_partitions)
+            .with_batch_size(batch_size)
+    }
+
+    /// The user's context, or a new one with [`Self::session_config`].
     fn context(&self, pipeline: &Pipeline) -> SessionContext {
-        self.context.clone().unwrap_or_else(|| {
-            let batch_size = smallest_mapped_batch(pipeline, false).map_or(self.options.batch_size, |smallest| {
-                smallest.min(self.options.batch_size)
-            });
-            SessionContext::new_with_config(
-                SessionConfig::new()
-                    .with_target_partitions(self.options.target_partitions)
-                    .with_batch_size(batch_size),
-            )
-        })
+        self.context
+            .clone()
+            .unwrap_or_else(|| SessionContext::new_with_config(self.session_config(pipeline)))
     }
 
     /// Lowers `pipeline` for `inputs` into a plan, without running it.
@@ -273,10 +289,7 @@ pub(crate) fn from_datafusion(error: DataFusionError) -> Error {
             Ok(error) => *error,
             Err(other) => match other.downcast::<DataFusionError>() {
                 Ok(inner) => from_datafusion(*inner),
-                Err(other) => Error::Engine {
-                    engine: "datafusion",
-                    message: other.to_string(),
-                },
+                Err(other) => engine_error(other.to_string()),
             },
         },
         DataFusionError::Context(_, inner) => from_datafusion(*inner),
@@ -284,28 +297,25 @@ pub(crate) fn from_datafusion(error: DataFusionError) -> Error {
         // partitions still hold it, ours is a copy of the error it carries.
         DataFusionError::Shared(shared) => match Arc::try_unwrap(shared) {
             Ok(inner) => from_datafusion(inner),
-            Err(shared) => carried(&shared).map_or_else(
-                || Error::Engine {
-                    engine: "datafusion",
-                    message: shared.to_string(),
-                },
-                Error::copy,
-            ),
+            Err(shared) => carried(&shared).map_or_else(|| engine_error(shared.to_string()), Error::copy),
         },
         DataFusionError::ArrowError(arrow, _) => match *arrow {
             datafusion::arrow::error::ArrowError::ExternalError(boxed) => {
                 from_datafusion(DataFusionError::External(boxed))
             }
-            other => Error::Engine {
-                engine: "datafusion",
-                message: other.to_string(),
-            },
+            other => engine_error(other.to_string()),
         },
-        other => Error::Engine {
-            engine: "datafusion",
-            message: other.to_string(),
-        },
+        other => engine_error(other.to_string()),
     }
+}
+
+/// An engine error with `message`, or the node's error it carries as text
+/// (from another process: see [`wire`](super::wire)).
+fn engine_error(message: String) -> Error {
+    super::wire::find(&message).unwrap_or(Error::Engine {
+        engine: "datafusion",
+        message,
+    })
 }
 
 /// The nodefusion error inside a DataFusion error, if any.

@@ -62,10 +62,8 @@ pub enum UdfConfig {
         /// How the lists combine.
         mode: MapMode,
     },
-    /// The list unchanged, except that when its items contain a union (an
-    /// enum with data), an empty or null row becomes `[null]`: unnest
-    /// expands such a row by taking a null index, which Arrow cannot take
-    /// from a union.
+    /// The list with its items declared nullable: unnest pads shorter
+    /// lists of a row with nulls.
     Pad,
     /// `[value, null, null, …]` as long as the row's positions list (at
     /// least one element): a value carried through an unnest without a copy
@@ -97,6 +95,10 @@ pub(crate) struct NodefusionUdf {
     node: Option<Node>,
     signature: Signature,
     recorder: Option<Arc<Recorder>>,
+    /// Whether node errors carry their [tag](crate::engine::wire): true
+    /// for UDFs rebuilt from a serialised plan, whose errors may reach the
+    /// client only as text.
+    tag_errors: bool,
 }
 
 impl std::fmt::Debug for NodefusionUdf {
@@ -122,12 +124,17 @@ impl Hash for NodefusionUdf {
 impl NodefusionUdf {
     /// A UDF for `config`; node UDFs need the node itself.
     pub(crate) fn udf(config: UdfConfig, node: Option<Node>, recorder: Option<Arc<Recorder>>) -> ScalarUDF {
+        Self::build(config, node, recorder, false)
+    }
+
+    fn build(config: UdfConfig, node: Option<Node>, recorder: Option<Arc<Recorder>>, tag_errors: bool) -> ScalarUDF {
         ScalarUDF::new_from_impl(NodefusionUdf {
             name: config.udf_name(),
             config,
             node,
             signature: Signature::variadic_any(Volatility::Volatile),
             recorder,
+            tag_errors,
         })
     }
 
@@ -153,7 +160,7 @@ impl NodefusionUdf {
             }
             _ => None,
         };
-        Ok(Self::udf(config, node, None))
+        Ok(Self::build(config, node, None, true))
     }
 
     pub(crate) fn config(&self) -> &UdfConfig {
@@ -221,6 +228,21 @@ impl ScalarUDFImpl for NodefusionUdf {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        self.invoke(args).map_err(|error| match error {
+            DataFusionError::External(boxed) if self.tag_errors => match boxed.downcast::<Error>() {
+                Ok(error) => match crate::engine::wire::Tagged::new(&error) {
+                    Some(tagged) => DataFusionError::External(Box::new(tagged)),
+                    None => DataFusionError::External(error),
+                },
+                Err(other) => DataFusionError::External(other),
+            },
+            other => other,
+        })
+    }
+}
+
+impl NodefusionUdf {
+    fn invoke(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         let rows = args.number_rows;
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
         let result = match (&self.config, &self.node) {
@@ -457,7 +479,7 @@ fn positions(path: &str, names: &[String], mode: MapMode, arrays: &[ArrayRef], r
     )?))
 }
 
-/// See [`UdfConfig::Pad`]. Copies the items only when some row must be padded.
+/// See [`UdfConfig::Pad`].
 fn pad(array: &ArrayRef) -> DfResult<ArrayRef> {
     let Some(list) = array.as_list_opt::<i32>() else {
         return internal_err!("nf_pad of a non-list");
@@ -466,43 +488,8 @@ fn pad(array: &ArrayRef) -> DfResult<ArrayRef> {
         return internal_err!("nf_pad of a non-list");
     };
     let field = Arc::new(item.as_ref().clone().with_nullable(true));
-    let padded = |row: usize| list.is_null(row) || list.value_length(row) == 0;
-    if !contains_union(item.data_type()) || !(0..list.len()).any(padded) {
-        let (_, offsets, values, nulls) = list.clone().into_parts();
-        return Ok(Arc::new(ListArray::try_new(field, offsets, values, nulls)?));
-    }
-    let values = list.values().to_data();
-    let mut out = MutableArrayData::new(vec![&values], true, values.len() + list.len());
-    let mut lengths = Vec::with_capacity(list.len());
-    for row in 0..list.len() {
-        if padded(row) {
-            out.try_extend_nulls(1)?;
-            lengths.push(1);
-        } else {
-            let (start, end) = (list.value_offsets()[row], list.value_offsets()[row + 1]);
-            out.try_extend(0, start as usize, end as usize)?;
-            lengths.push((end - start) as usize);
-        }
-    }
-    Ok(Arc::new(ListArray::try_new(
-        field,
-        OffsetBuffer::from_lengths(lengths),
-        make_array(out.freeze()),
-        None,
-    )?))
-}
-
-/// Whether a union occurs anywhere in `data_type`.
-fn contains_union(data_type: &DataType) -> bool {
-    match data_type {
-        DataType::Union(..) => true,
-        DataType::List(item)
-        | DataType::LargeList(item)
-        | DataType::FixedSizeList(item, _)
-        | DataType::Map(item, _) => contains_union(item.data_type()),
-        DataType::Struct(fields) => fields.iter().any(|f| contains_union(f.data_type())),
-        _ => false,
-    }
+    let (_, offsets, values, nulls) = list.clone().into_parts();
+    Ok(Arc::new(ListArray::try_new(field, offsets, values, nulls)?))
 }
 
 /// Each value followed by nulls, as long as its row's positions (at least

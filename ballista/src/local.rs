@@ -1,0 +1,336 @@
+//! [`LocalCluster`]: a scheduler and executors as real processes on
+//! loopback, for tests and benchmarks.
+
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::BallistaEngine;
+
+/// Where an executor runs: on loopback, or in a network namespace of its
+/// own (made by the caller) where it has its own address.
+#[derive(Clone, Debug)]
+pub struct ExecutorHost {
+    /// The namespace (`ip netns exec NAME`), or `None` for this one.
+    pub netns: Option<String>,
+    /// The address the executor binds, advertises and is reached at.
+    pub address: String,
+}
+
+impl Default for ExecutorHost {
+    fn default() -> Self {
+        ExecutorHost {
+            netns: None,
+            address: "127.0.0.1".into(),
+        }
+    }
+}
+
+/// How a [`LocalCluster`] is started.
+#[derive(Clone, Debug)]
+pub struct LocalClusterOptions {
+    /// The cluster binary (one that calls [`crate::cluster::main`]).
+    pub binary: PathBuf,
+    /// Environment variables for every process (a test binary that acts as
+    /// its own cluster binary is told so through one).
+    pub env: Vec<(String, String)>,
+    /// How many executors.
+    pub executors: usize,
+    /// Task slots per executor.
+    pub vcores: usize,
+    /// Heartbeat interval of the executors, and the scheduler's timeout
+    /// for a lost one (seconds): short, so that faults show quickly.
+    pub heartbeat_seconds: u64,
+    /// Executor-lost timeout of the scheduler (seconds).
+    pub executor_timeout_seconds: u64,
+    /// The gRPC message limit of every process, in bytes.
+    pub grpc_max_message_size: usize,
+    /// Pins executor `i` to CPU `cpus[i % cpus.len()]` with `taskset`
+    /// (for benchmarks that limit each executor to one core).
+    pub pin_to_cpus: Option<Vec<usize>>,
+    /// Where executor `i` runs (loopback when absent).
+    pub executor_hosts: Vec<ExecutorHost>,
+    /// The address at which executors reach the scheduler. When an
+    /// executor lives in another namespace the scheduler binds every
+    /// address of this one.
+    pub scheduler_address: String,
+}
+
+impl LocalClusterOptions {
+    /// `executors` executors of `binary` with two task slots each.
+    pub fn new(binary: impl Into<PathBuf>, executors: usize) -> Self {
+        LocalClusterOptions {
+            binary: binary.into(),
+            env: Vec::new(),
+            executors,
+            vcores: 2,
+            heartbeat_seconds: 2,
+            executor_timeout_seconds: 8,
+            grpc_max_message_size: crate::DEFAULT_MAX_MESSAGE_SIZE,
+            pin_to_cpus: None,
+            executor_hosts: Vec::new(),
+            scheduler_address: "127.0.0.1".into(),
+        }
+    }
+}
+
+/// A running cluster. Dropping it kills every process and removes its
+/// working directories (kept, and named on stderr, when a test panics).
+pub struct LocalCluster {
+    options: LocalClusterOptions,
+    scheduler: Child,
+    scheduler_port: u16,
+    executors: Vec<Option<Child>>,
+    dir: PathBuf,
+}
+
+/// An unused loopback port (free when this returns; nothing holds it).
+fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
+}
+
+/// Waits until something accepts connections at `host:port`.
+fn wait_for_port(host: &str, port: u16, what: &str, child: &mut Child, limit: Duration) -> Result<(), String> {
+    let started = Instant::now();
+    loop {
+        if TcpStream::connect((host, port)).is_ok() {
+            return Ok(());
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("{what} exited with {status} before listening on port {port}"));
+        }
+        if started.elapsed() > limit {
+            return Err(format!("{what} did not listen on port {port} within {limit:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+impl LocalCluster {
+    /// Starts the scheduler and the executors, and waits until each listens.
+    pub fn start(options: LocalClusterOptions) -> Result<LocalCluster, String> {
+        let dir = std::env::temp_dir().join(format!(
+            "nodefusion-cluster-{}-{}",
+            std::process::id(),
+            free_port().map_err(|e| e.to_string())?
+        ));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let scheduler_port = free_port().map_err(|e| e.to_string())?;
+        let timeout = options.executor_timeout_seconds.to_string();
+        let message = options.grpc_max_message_size.to_string();
+        let port = scheduler_port.to_string();
+        let elsewhere = options.executor_hosts.iter().any(|h| h.netns.is_some());
+        let scheduler_args = [
+            "scheduler",
+            "--bind-host",
+            if elsewhere { "0.0.0.0" } else { "127.0.0.1" },
+            // Executors report task status to this address.
+            "--external-host",
+            &options.scheduler_address,
+            "--bind-port",
+            &port,
+            "--task-distribution",
+            "round-robin",
+            "--executor-timeout-seconds",
+            &timeout,
+            "--expire-dead-executor-interval-seconds",
+            "1",
+            "--no-executors-grace-period-seconds",
+            &timeout,
+            "--grpc-max-message-size",
+            &message,
+        ];
+        let mut scheduler = spawn(&options, &scheduler_args, &dir.join("scheduler.log"), None, None)?;
+        let listening = wait_for_port(
+            "127.0.0.1",
+            scheduler_port,
+            "the scheduler",
+            &mut scheduler,
+            Duration::from_secs(30),
+        );
+        let mut cluster = match listening {
+            Ok(()) => LocalCluster {
+                options: options.clone(),
+                scheduler,
+                scheduler_port,
+                executors: Vec::new(),
+                dir,
+            },
+            Err(e) => {
+                let _ = scheduler.kill();
+                return Err(e);
+            }
+        };
+        for index in 0..options.executors {
+            cluster.add_executor(index)?;
+        }
+        // Registration follows the executor's first poll of the scheduler.
+        std::thread::sleep(Duration::from_millis(500));
+        Ok(cluster)
+    }
+
+    fn add_executor(&mut self, index: usize) -> Result<(), String> {
+        let (flight, grpc) = (
+            free_port().map_err(|e| e.to_string())?,
+            free_port().map_err(|e| e.to_string())?,
+        );
+        let work_dir = self.dir.join(format!("executor-{index}"));
+        std::fs::create_dir_all(&work_dir).map_err(|e| e.to_string())?;
+        let host = self.options.executor_hosts.get(index).cloned().unwrap_or_default();
+        let args: Vec<String> = vec![
+            "executor".into(),
+            "--id".into(),
+            executor_id(index),
+            "--scheduler-host".into(),
+            self.options.scheduler_address.clone(),
+            "--scheduler-port".into(),
+            self.scheduler_port.to_string(),
+            "--bind-host".into(),
+            host.address.clone(),
+            "--external-host".into(),
+            host.address.clone(),
+            "--bind-port".into(),
+            flight.to_string(),
+            "--bind-grpc-port".into(),
+            grpc.to_string(),
+            "--work-dir".into(),
+            work_dir.display().to_string(),
+            "--vcores".into(),
+            self.options.vcores.to_string(),
+            "--executor-heartbeat-interval-seconds".into(),
+            self.options.heartbeat_seconds.to_string(),
+            "--grpc-max-message-size".into(),
+            self.options.grpc_max_message_size.to_string(),
+        ];
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut options = self.options.clone();
+        options.env.push(("NODEFUSION_EXECUTOR_ID".into(), executor_id(index)));
+        let cpu = self.options.pin_to_cpus.as_ref().map(|cpus| cpus[index % cpus.len()]);
+        let log = self.dir.join(format!("executor-{index}.log"));
+        let mut child = spawn(&options, &args, &log, cpu, host.netns.as_deref())?;
+        let ready = wait_for_port(
+            &host.address,
+            flight,
+            &executor_id(index),
+            &mut child,
+            Duration::from_secs(30),
+        );
+        self.executors.push(Some(child));
+        ready
+    }
+
+    /// The scheduler's URL, `df://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("df://127.0.0.1:{}", self.scheduler_port)
+    }
+
+    /// An engine for this cluster, shuffling maps into a partition per
+    /// task slot.
+    pub fn engine(&self) -> BallistaEngine {
+        BallistaEngine::remote(&self.url())
+            .expect("a well-formed URL")
+            .with_target_partitions((self.options.executors * self.options.vcores).max(2))
+            .with_max_message_size(self.options.grpc_max_message_size)
+            .with_progress(false)
+    }
+
+    /// The process id of executor `index`, while it runs.
+    pub fn executor_pid(&self, index: usize) -> Option<u32> {
+        self.executors.get(index)?.as_ref().map(Child::id)
+    }
+
+    /// Kills executor `index` with SIGKILL, as a machine failure would.
+    pub fn kill_executor(&mut self, index: usize) {
+        if let Some(Some(mut child)) = self.executors.get_mut(index).map(Option::take) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Everything executor `index` has logged so far.
+    pub fn executor_log(&self, index: usize) -> String {
+        std::fs::read_to_string(self.dir.join(format!("executor-{index}.log"))).unwrap_or_default()
+    }
+
+    /// The last lines each process logged, for a failing test's message.
+    pub fn logs(&self) -> String {
+        let mut text = String::new();
+        let mut names = vec!["scheduler.log".to_string()];
+        names.extend((0..self.executors.len()).map(|i| format!("executor-{i}.log")));
+        for name in names {
+            let log = std::fs::read_to_string(self.dir.join(&name)).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            text.push_str(&format!("--- {name} (last lines)\n"));
+            for line in tail.into_iter().rev() {
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+        text
+    }
+
+    /// The directory of logs and work directories.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// The `--id` given to executor `index` (and, as `NODEFUSION_EXECUTOR_ID`,
+/// its environment).
+pub fn executor_id(index: usize) -> String {
+    format!("executor-{index}")
+}
+
+/// Starts `options.binary` with `args`, its output in `log`, pinned to
+/// `cpu` and inside network namespace `netns` when given.
+fn spawn(
+    options: &LocalClusterOptions,
+    args: &[&str],
+    log: &Path,
+    cpu: Option<usize>,
+    netns: Option<&str>,
+) -> Result<Child, String> {
+    let file = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let err = file.try_clone().map_err(|e| e.to_string())?;
+    let mut wrappers: Vec<String> = Vec::new();
+    if let Some(netns) = netns {
+        wrappers.extend(["ip", "netns", "exec", netns].map(String::from));
+    }
+    if let Some(cpu) = cpu {
+        wrappers.extend(["taskset".into(), "-c".into(), cpu.to_string()]);
+    }
+    let mut command = match wrappers.split_first() {
+        Some((program, rest)) => {
+            let mut c = Command::new(program);
+            c.args(rest).arg(&options.binary);
+            c
+        }
+        None => Command::new(&options.binary),
+    };
+    command
+        .args(args)
+        .envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(file)
+        .stderr(err);
+    command
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", options.binary.display()))
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        for child in self.executors.iter_mut().flatten() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = self.scheduler.kill();
+        let _ = self.scheduler.wait();
+        if std::thread::panicking() {
+            eprintln!("cluster logs kept in {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
