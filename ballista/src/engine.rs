@@ -271,10 +271,6 @@ pub(crate) fn ballista_config(config: SessionConfig, max_message_size: usize) ->
         // partitions into one task as the first executor has free slots,
         // and a map of `executors × slots` partitions could run on one.
         .set_usize(BALLISTA_SCHEDULER_MAX_PARTITIONS_PER_TASK, 1)
-        // Ballista's block transport hands Arrow's decoder unaligned
-        // buffers with validation off, which panicked on union offsets;
-        // Flight decodes into aligned, validated buffers.
-        .with_ballista_shuffle_reader_remote_prefer_flight(true)
 }
 
 fn new_runtime() -> Result<Runtime, Error> {

@@ -9,7 +9,7 @@
 //!   the 2-executor cluster (median of `--repeats` runs).
 //! - **Retrieval**: the retrieval pipeline on a slice of the Mishnah
 //!   benchmark (`--passages`, `--queries`), embedded vs on the 2-executor
-//!   cluster; the metrics must be identical.
+//!   cluster, with the largest difference between their metrics.
 //!
 //! The clusters are real processes on loopback: this example is its own
 //! cluster binary (started with `NODEFUSION_BENCH_CLUSTER_PROCESS` set, it
@@ -112,7 +112,18 @@ fn bench_map(cli: &Cli) -> Result<(), BoxError> {
         Ok(())
     };
     let embedded = seconds(|| check(DataFusionEngine::new().with_progress(false).run(&p, inputs(), None)?))?;
-    let mut rows = vec![("embedded DataFusion, all cores".to_string(), embedded)];
+    let shuffled = seconds(|| {
+        check(
+            DataFusionEngine::new()
+                .with_progress(false)
+                .with_shuffled_maps(true)
+                .run(&p, inputs(), None)?,
+        )
+    })?;
+    let mut rows = vec![
+        ("embedded DataFusion, all cores".to_string(), embedded),
+        ("embedded DataFusion, shuffled maps, all cores".to_string(), shuffled),
+    ];
     for executors in [1, 2] {
         let cluster = cluster(executors)?;
         let engine = cluster.engine().with_target_partitions(2 * executors);
@@ -126,7 +137,7 @@ fn bench_map(cli: &Cli) -> Result<(), BoxError> {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     println!("| engine | wall seconds | items/s | vs 1 executor |\n|---|---:|---:|---:|");
-    let one = rows[1].1;
+    let one = rows[2].1;
     for (name, secs) in &rows {
         println!(
             "| {name} | {secs:.2} | {:.1} | {:.2}x |",
@@ -201,6 +212,7 @@ fn bench_retrieval(cli: &Cli) -> Result<(), BoxError> {
             "Ballista, 2 executors × 1 core",
             EngineKind::Ballista {
                 scheduler: Some(cluster.url()),
+                partitions: Some(2),
             },
         ),
     ] {
@@ -218,12 +230,20 @@ fn bench_retrieval(cli: &Cli) -> Result<(), BoxError> {
     for (name, secs, _) in &runs {
         println!("| {name} | {secs:.1} | {:.2}x |", runs[0].1 / secs);
     }
-    let identical = runs[0].2.metrics == runs[1].2.metrics;
-    println!("\nmetrics identical: {}\n", if identical { "yes" } else { "NO" });
+    // Passages encoded in other batches (other padding) move scores by
+    // ~1e-6, which can swap near-ties: report the largest metric change.
+    let largest = runs[0]
+        .2
+        .metrics
+        .iter()
+        .zip(&runs[1].2.metrics)
+        .map(|(a, b)| (a.value - b.value).abs())
+        .fold(0.0, f64::max);
+    println!("\nlargest metric difference between the engines: {largest:.4}\n");
     println!("{}", runs[0].2.metrics_table());
-    if !identical {
-        println!("Ballista's metrics (differ):\n\n{}", runs[1].2.metrics_table());
-        return Err("the engines' metrics differ".into());
+    if largest > 0.02 {
+        println!("Ballista's metrics:\n\n{}", runs[1].2.metrics_table());
+        return Err("the engines' metrics differ beyond float noise".into());
     }
     Ok(())
 }

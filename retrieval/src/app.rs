@@ -36,6 +36,9 @@ pub enum EngineKind {
     Ballista {
         /// The scheduler's URL.
         scheduler: Option<String>,
+        /// Partitions each map is shuffled into, so tasks for each; about
+        /// the cluster's task slots (this machine's cores when `None`).
+        partitions: Option<usize>,
     },
 }
 
@@ -367,11 +370,14 @@ pub fn run(options: &RunOptions) -> Result<RunResult, BoxError> {
         EngineKind::DataFusion => DataFusionEngine::new()
             .with_progress(options.progress)
             .run(&pipeline, inputs, select)?,
-        EngineKind::Ballista { scheduler } => {
-            let engine = match scheduler {
+        EngineKind::Ballista { scheduler, partitions } => {
+            let mut engine = match scheduler {
                 Some(url) => BallistaEngine::remote(url)?,
                 None => BallistaEngine::standalone()?,
             };
+            if let Some(partitions) = partitions {
+                engine = engine.with_target_partitions(*partitions);
+            }
             engine.with_progress(options.progress).run(&pipeline, inputs, select)?
         }
     };

@@ -123,7 +123,10 @@ fn the_standalone_ballista_engine_gives_the_datafusion_engines_results() {
     let _guard = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let dir = temp_dir("ballista");
     let ballista = run(&options(
-        EngineKind::Ballista { scheduler: None },
+        EngineKind::Ballista {
+            scheduler: None,
+            partitions: None,
+        },
         &dir.join("ballista"),
         true,
     ));
@@ -140,6 +143,7 @@ fn two_executor_processes_encode_and_retrieve_with_the_datafusion_engines_result
         .unwrap_or_else(|e| panic!("cannot start the cluster: {e}"));
     let engine = EngineKind::Ballista {
         scheduler: Some(cluster.url()),
+        partitions: Some(4),
     };
     let ballista =
         app::run(&options(engine, &dir.join("ballista"), true)).unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));

@@ -35,6 +35,11 @@ struct Cli {
     /// index paths as this client.
     #[arg(long)]
     scheduler: Option<String>,
+    /// With --engine ballista: the partitions (and so tasks) each mapped
+    /// node is spread over; about the cluster's task slots. This machine's
+    /// core count by default.
+    #[arg(long)]
+    partitions: Option<usize>,
     /// Encoder family: `e5` (multilingual-e5-small: text prefixes, no query
     /// augmentation) or `colbert` (a BERT checkpoint used ColBERT-style,
     /// e.g. all-MiniLM-L6-v2).
@@ -94,8 +99,12 @@ enum Engine {
 
 fn main() -> ExitCode {
     let mut cli = Cli::parse();
-    if cli.scheduler.is_some() && !matches!(cli.engine, Engine::Ballista) {
-        eprintln!("error: --scheduler is for --engine ballista");
+    if (cli.scheduler.is_some() || cli.partitions.is_some()) && !matches!(cli.engine, Engine::Ballista) {
+        eprintln!("error: --scheduler and --partitions are for --engine ballista");
+        return ExitCode::FAILURE;
+    }
+    if cli.partitions == Some(0) {
+        eprintln!("error: --partitions must be at least 1");
         return ExitCode::FAILURE;
     }
     let started = Instant::now();
@@ -113,6 +122,7 @@ fn main() -> ExitCode {
             Engine::Datafusion => EngineKind::DataFusion,
             Engine::Ballista => EngineKind::Ballista {
                 scheduler: cli.scheduler.clone(),
+                partitions: cli.partitions,
             },
         },
         encoder: match cli.encoder {
