@@ -273,15 +273,7 @@ fn mapped_inputs_and_outputs_are_lists() {
 
 #[test]
 fn zip_of_unequal_lists_names_the_lists_and_lengths() {
-    let zipped = pipeline![
-        pipeline![pair::node()]
-            .unwrap()
-            .as_node("pairs")
-            .rename_input("letter", "letters")
-            .rename_input("number", "numbers")
-            .map_over(["letters", "numbers"])
-    ]
-    .unwrap();
+    let zipped = zipped_pairs();
     let err = zipped
         .run(
             Inputs::new()

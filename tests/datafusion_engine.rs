@@ -209,15 +209,7 @@ fn malformed_batch_results_fail_alike_in_both_engines() {
 
 #[test]
 fn zip_length_mismatch_names_the_lists() {
-    let zipped = pipeline![
-        pipeline![pair::node()]
-            .unwrap()
-            .as_node("pairs")
-            .rename_input("letter", "letters")
-            .rename_input("number", "numbers")
-            .map_over(["letters", "numbers"])
-    ]
-    .unwrap();
+    let zipped = zipped_pairs();
     let inputs = Inputs::new()
         .with("letters", vec!["a".to_string()])
         .with("numbers", vec![1i64, 2]);

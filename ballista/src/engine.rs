@@ -5,14 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ballista::prelude::{SessionConfigExt, SessionContextExt};
+use ballista_core::config::BALLISTA_SCHEDULER_MAX_PARTITIONS_PER_TASK;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::SessionContext;
 use datafusion::prelude::SessionConfig;
 use nodefusion::engine::PlannedRun;
 use nodefusion::{DataFusionEngine, Engine, Error, Inputs, Outputs, Pipeline};
 use tokio::runtime::Runtime;
-
-use ballista_core::config::BALLISTA_SCHEDULER_MAX_PARTITIONS_PER_TASK;
 
 use crate::codec::{logical_codec, physical_codec};
 

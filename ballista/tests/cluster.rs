@@ -96,15 +96,7 @@ fn assert_errors_keep_their_kind(engine: &BallistaEngine) {
         "node 'divide_all/divide' failed on item 2: cannot divide 6 by zero"
     );
 
-    let zipped = pipeline![
-        pipeline![pair::node()]
-            .unwrap()
-            .as_node("pairs")
-            .rename_input("letter", "letters")
-            .rename_input("number", "numbers")
-            .map_over(["letters", "numbers"])
-    ]
-    .unwrap();
+    let zipped = zipped_pairs();
     let inputs = Inputs::new()
         .with("letters", vec!["a".to_string()])
         .with("numbers", vec![1i64, 2]);
@@ -254,15 +246,7 @@ fn losing_every_executor_fails_clearly_in_bounded_time() {
 
 fn an_input_over_the_message_limit_names_the_limit_or_runs_with_raised_limits() {
     let big: Vec<String> = (0..40).map(|i| format!("{i}").repeat(500_000)).collect();
-    let lens = pipeline![
-        pipeline![slow_len::node()]
-            .unwrap()
-            .as_node("lens")
-            .rename_input("word", "words")
-            .rename_output("slow_len", "word_lengths")
-            .map_over(["words"])
-    ]
-    .unwrap();
+    let lens = word_lengths();
     let want: Vec<usize> = big.iter().map(|w| w.chars().count()).collect();
 
     let small = cluster(1);

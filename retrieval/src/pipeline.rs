@@ -226,6 +226,9 @@ pub struct MetricValue {
 /// The systems in the order they are reported.
 pub const SYSTEMS: [&str; 4] = ["colbert", "bm25", "fused", "fused+rerank"];
 
+/// The indexes a run writes into its index folder, by name.
+pub const INDEXES: [&str; 3] = ["plaid", "bm25", "passages"];
+
 #[node(output = "passages")]
 async fn load_passages(passages_uri: String) -> Result<Vec<Passage>, BoxError> {
     Ok(data::load_passages(&passages_uri, READ_PARTITIONS).await?)
@@ -332,7 +335,7 @@ fn build_vector_index(
     encoded_passages: &[EncodedPassage],
     index_settings: &IndexSettings,
 ) -> Result<Res<VectorIndex>, BoxError> {
-    let location = IndexLocation::new(&index_settings.index_folder, "plaid")?;
+    let location = IndexLocation::new(&index_settings.index_folder, INDEXES[0])?;
     let index = PlaidIndex::build(&doc_embeddings(encoded_passages)?, &PlaidBuildParams::default())?
         .with_external_ids(&uuids(encoded_passages))?;
     index.write(&location, index_settings.overwrite)?;
@@ -341,7 +344,7 @@ fn build_vector_index(
 
 #[node(output = "bm25_index")]
 fn build_bm25_index(passages: &[Passage], index_settings: &IndexSettings) -> Result<Res<LexicalIndex>, BoxError> {
-    let location = IndexLocation::new(&index_settings.index_folder, "bm25")?;
+    let location = IndexLocation::new(&index_settings.index_folder, INDEXES[1])?;
     let texts: Vec<&str> = passages.iter().map(|p| p.text.as_str()).collect();
     let ids: Vec<&str> = passages.iter().map(|p| p.uuid.as_str()).collect();
     let index = Bm25Index::build(&texts, &Bm25Params::default())?.with_external_ids(&ids)?;
@@ -354,7 +357,7 @@ fn build_passage_lookup(
     encoded_passages: &[EncodedPassage],
     index_settings: &IndexSettings,
 ) -> Result<Res<PassageLookup>, BoxError> {
-    let location = IndexLocation::new(&index_settings.index_folder, "passages")?;
+    let location = IndexLocation::new(&index_settings.index_folder, INDEXES[2])?;
     EmbeddingLookup::new(doc_embeddings(encoded_passages)?, &uuids(encoded_passages))?
         .write(&location, index_settings.overwrite)?;
     Ok(Res::new(PassageLookup(EmbeddingLookupHandle::new(location.uri()))))

@@ -60,6 +60,58 @@ async fn passages_load_from_a_directory_of_shards_in_any_url_form() {
 }
 
 #[tokio::test]
+async fn paths_are_paths_and_file_urls_are_decoded() {
+    let dir = temp_dir("paths").join("a [b] *c? d%20e");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("x.parquet");
+    write(&file, vec![("uuid", strings(&["p"])), ("text", strings(&["t"]))]);
+    // A sibling that a glob reading of the name would also match.
+    let sibling = dir.parent().unwrap().join("a b *c? d%20e");
+    std::fs::create_dir_all(&sibling).unwrap();
+    write(
+        &sibling.join("y.parquet"),
+        vec![("uuid", strings(&["q"])), ("text", strings(&["u"]))],
+    );
+    let url = url::Url::from_file_path(&file).unwrap().to_string();
+    let localhost = url.replacen("file://", "file://localhost", 1);
+    let folder_url = url::Url::from_directory_path(&dir).unwrap().to_string();
+    for location in [
+        file.display().to_string(),
+        dir.display().to_string(),
+        url,
+        localhost,
+        folder_url,
+    ] {
+        let rows = load_passages(&location, 1)
+            .await
+            .unwrap_or_else(|e| panic!("{location}: {e}"));
+        assert_eq!(rows.len(), 1, "{location}");
+        assert_eq!(rows[0].uuid, "p", "{location}");
+    }
+    let err = load_passages("file://elsewhere/x.parquet", 1)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("local path"), "{err}");
+}
+
+#[tokio::test]
+async fn a_null_value_names_its_column_and_row() {
+    let dir = temp_dir("nulls");
+    let file = dir.join("p.parquet");
+    let texts: ArrayRef = Arc::new(StringArray::from(vec![Some("a"), Some("b"), None, None]));
+    write(
+        &file,
+        vec![("uuid", strings(&["p0", "p1", "p2", "p3"])), ("text", texts)],
+    );
+    let err = load_passages(file.to_str().unwrap(), 1).await.unwrap_err().to_string();
+    assert!(
+        err.ends_with("column 'text' is null in row 2 (counting from 0, 2 null rows)"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
 async fn a_missing_column_is_named_with_the_columns_found() {
     let dir = temp_dir("missing");
     let file = dir.join("p.parquet");
@@ -138,6 +190,20 @@ async fn ground_truths_accept_any_integer_relevance_and_must_name_known_ids() {
         .unwrap_err()
         .to_string();
     assert_eq!(err, "ground truth names unknown passage 'zzz' (1 such rows)");
+
+    let unjudged: Vec<GroundTruth> = truths
+        .iter()
+        .map(|g| GroundTruth {
+            relevance: 0,
+            ..g.clone()
+        })
+        .collect();
+    for none_relevant in [&unjudged[..], &[]] {
+        let err = check_ground_truths(none_relevant, &queries, &passages)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("the ground truths judge no passage relevant"), "{err}");
+    }
 }
 
 #[tokio::test]

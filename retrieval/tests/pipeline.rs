@@ -89,9 +89,72 @@ fn an_existing_index_needs_override() {
         .err()
         .expect("an existing index is an error");
     let message = err.to_string();
-    assert!(message.contains("already exists"), "{message}");
-    assert!(message.contains("override = true"), "{message}");
+    assert!(message.contains("indexes already exist"), "{message}");
+    assert!(message.contains("plaid, bm25, passages"), "{message}");
+    assert!(message.contains("--override"), "{message}");
+    // One index gone: still refused as a whole, before any encoding, and
+    // the missing one is not rebuilt from the new run's data.
+    std::fs::remove_dir_all(dir.join("bm25")).unwrap();
+    let message = app::run(&options(EngineKind::Sequential, &dir, false))
+        .err()
+        .expect("the other indexes still exist")
+        .to_string();
+    assert!(message.contains("(plaid, passages)"), "{message}");
+    assert!(!dir.join("bm25").exists());
     run(&options(EngineKind::Sequential, &dir, true));
+}
+
+#[test]
+fn bad_options_are_refused_before_any_work() {
+    let dir = temp_dir("validate");
+    let base = options(EngineKind::Sequential, &dir.join("indexes"), false);
+    let refused = |options: RunOptions| app::validate(&options).unwrap_err().to_string();
+    assert!(
+        refused(RunOptions {
+            top_k: 0,
+            ..base.clone()
+        })
+        .contains("--top-k must be at least 1")
+    );
+    assert!(
+        refused(RunOptions {
+            rerank_k: 0,
+            ..base.clone()
+        })
+        .contains("--rerank-k must be at least 1")
+    );
+    let empty = refused(RunOptions {
+        index_folder: Some(" ".into()),
+        ..base.clone()
+    });
+    assert!(empty.contains("--index-folder is empty"), "{empty}");
+    let root = refused(RunOptions {
+        index_folder: Some("/".into()),
+        ..base.clone()
+    });
+    assert!(root.contains("filesystem's root"), "{root}");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let output = refused(RunOptions {
+        output: Some(file.clone()),
+        ..base.clone()
+    });
+    assert!(output.contains("--output") && output.contains("a-file"), "{output}");
+    app::validate(&base).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+
+    app::check_query("WITH m AS (SELECT * FROM metrics) SELECT count(*) FROM m").unwrap();
+    for (sql, why) in [
+        ("SELEC 1", "does not parse"),
+        ("SELECT 1; SELECT 2", "one query, found 2"),
+        ("COPY predictions TO 'predictions.parquet'", "read-only query"),
+        ("INSERT INTO metrics VALUES ('a', 'b', 1.0)", "read-only query"),
+        ("SET datafusion.execution.batch_size = 1", "read-only query"),
+    ] {
+        let err = app::check_query(sql).unwrap_err().to_string();
+        assert!(err.contains(why), "{sql}: {err}");
+    }
 }
 
 /// `got` ranks as `want` does, up to float noise: encoding passages in other

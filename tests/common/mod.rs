@@ -238,6 +238,32 @@ pub fn nested_maps() -> Pipeline {
     .unwrap()
 }
 
+/// `pair` zipped over `letters` and `numbers` (node `pairs`).
+pub fn zipped_pairs() -> Pipeline {
+    pipeline![
+        pipeline![pair::node()]
+            .unwrap()
+            .as_node("pairs")
+            .rename_input("letter", "letters")
+            .rename_input("number", "numbers")
+            .map_over(["letters", "numbers"])
+    ]
+    .unwrap()
+}
+
+/// The async `slow_len` mapped over `words` into `word_lengths`.
+pub fn word_lengths() -> Pipeline {
+    pipeline![
+        pipeline![slow_len::node()]
+            .unwrap()
+            .as_node("lens")
+            .rename_input("word", "words")
+            .rename_output("slow_len", "word_lengths")
+            .map_over(["words"])
+    ]
+    .unwrap()
+}
+
 pub fn encode_all() -> Pipeline {
     pipeline![
         pipeline![encode::node()]
@@ -410,15 +436,7 @@ pub fn cases() -> Vec<Case> {
         },
         Case {
             name: "async_nodes_mapped",
-            pipeline: pipeline![
-                pipeline![slow_len::node()]
-                    .unwrap()
-                    .as_node("lens")
-                    .rename_input("word", "words")
-                    .rename_output("slow_len", "word_lengths")
-                    .map_over(["words"])
-            ]
-            .unwrap(),
+            pipeline: word_lengths(),
             inputs: Inputs::new().with("words", vec!["a".to_string(), "בית".to_string(), "".to_string()]),
             expected: json!({"word_lengths": [1, 3, 0]}),
         },

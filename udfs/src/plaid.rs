@@ -204,7 +204,7 @@ impl SearchParams {
         } else if k <= 100 {
             (2, 0.45, 1024)
         } else {
-            (4, 0.4, (k * 4).max(4096))
+            (4, 0.4, k.saturating_mul(4).max(4096))
         };
         Self {
             k,
@@ -711,6 +711,12 @@ impl PlaidIndex {
             for &(_, c) in &top {
                 self.ivf.extend_docs(c as usize, &mut s.candidates);
             }
+        }
+        // A corpus within the candidate budget is searched whole: its few
+        // cells would otherwise leave fewer than k candidates.
+        if self.num_docs() <= p.ndocs.max(p.k) {
+            s.candidates.clear();
+            s.candidates.extend(0..self.num_docs() as u32);
         }
         s.candidates.sort_unstable();
         s.candidates.dedup();

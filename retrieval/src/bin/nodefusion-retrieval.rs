@@ -107,6 +107,10 @@ fn main() -> ExitCode {
         eprintln!("error: --partitions must be at least 1");
         return ExitCode::FAILURE;
     }
+    if let Some(Err(e)) = cli.sql.as_deref().map(app::check_query) {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
     let started = Instant::now();
     let built_in = cli.passages.is_none() && cli.queries.is_none() && cli.ground_truths.is_none();
     if built_in && !cli.full && cli.limit_passages.is_none() && cli.limit_queries.is_none() {

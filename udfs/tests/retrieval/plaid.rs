@@ -233,3 +233,32 @@ fn tiny_collections_work() {
     let hits = index.search(&[0.0, 1.0], 3).unwrap();
     assert_eq!(hits[0].doc, 2);
 }
+
+#[test]
+fn a_corpus_within_the_candidate_budget_gives_min_k_corpus_hits() {
+    for (n, seed) in [(8, 1), (40, 2), (300, 3)] {
+        let corpus = multivector_corpus(n, 6, 32, seed);
+        let docs = DocEmbeddings::from_docs(corpus.dim, &corpus.docs).unwrap();
+        let index = PlaidIndex::build(&docs, &PlaidBuildParams::default()).unwrap();
+        for query in &corpus.queries {
+            let truth: Vec<u32> = exhaustive_search_batch(std::slice::from_ref(query), &docs, n).unwrap()[0]
+                .iter()
+                .map(|h| h.doc)
+                .collect();
+            for k in [100, usize::MAX] {
+                let hits = index.search(query, k).unwrap();
+                assert_eq!(hits.len(), n.min(k), "corpus of {n}, k {k}");
+                if n <= k {
+                    let found: Vec<u32> = hits.iter().map(|h| h.doc).collect();
+                    // Residual compression may swap near-ties, never lose documents.
+                    let mut sorted = found.clone();
+                    sorted.sort_unstable();
+                    let mut want = truth.clone();
+                    want.sort_unstable();
+                    assert_eq!(sorted, want, "corpus of {n}");
+                    assert_eq!(found[0], truth[0], "corpus of {n}");
+                }
+            }
+        }
+    }
+}
