@@ -273,7 +273,7 @@ fn mapped_inputs_and_outputs_are_lists() {
 
 #[test]
 fn zip_of_unequal_lists_names_the_lists_and_lengths() {
-    let zipped = zipped_pairs();
+    let zipped = mapped_pairs(MapMode::Zip);
     let err = zipped
         .run(
             Inputs::new()
@@ -289,16 +289,7 @@ fn zip_of_unequal_lists_names_the_lists_and_lengths() {
 
 #[test]
 fn zip_pairs_items_by_position() {
-    let zipped = pipeline![
-        pipeline![pair::node()]
-            .unwrap()
-            .as_node("pairs")
-            .rename_input("letter", "letters")
-            .rename_input("number", "numbers")
-            .map_over(["letters", "numbers"])
-            .map_mode(MapMode::Zip)
-    ]
-    .unwrap();
+    let zipped = mapped_pairs(MapMode::Zip);
     let out = zipped
         .run(
             Inputs::new()
@@ -306,7 +297,7 @@ fn zip_pairs_items_by_position() {
                 .with("numbers", vec![1i64, 2]),
         )
         .unwrap();
-    assert_eq!(out.get::<Vec<String>>("pair").unwrap(), &vec!["a1", "b2"]);
+    assert_eq!(out.get::<Vec<String>>("pairs").unwrap(), &vec!["a1", "b2"]);
 }
 
 #[test]

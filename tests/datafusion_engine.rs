@@ -11,7 +11,7 @@ use datafusion::prelude::SessionContext;
 use datafusion_proto::bytes::{
     logical_plan_from_bytes_with_extension_codec, logical_plan_to_bytes_with_extension_codec,
 };
-use nodefusion::{DataFusionEngine, Engine, Inputs, NodefusionCodec, Res, SequentialEngine, node, pipeline};
+use nodefusion::{DataFusionEngine, Engine, Inputs, MapMode, NodefusionCodec, Res, SequentialEngine, node, pipeline};
 use proptest::prelude::*;
 
 /// `node` mapped over the list `xs` (its input `x`), as the nested node `name`.
@@ -209,7 +209,7 @@ fn malformed_batch_results_fail_alike_in_both_engines() {
 
 #[test]
 fn zip_length_mismatch_names_the_lists() {
-    let zipped = zipped_pairs();
+    let zipped = mapped_pairs(MapMode::Zip);
     let inputs = Inputs::new()
         .with("letters", vec!["a".to_string()])
         .with("numbers", vec![1i64, 2]);

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use common::*;
-use nodefusion::{Engine, Error, Inputs, Node, Pipeline, SequentialEngine, node, pipeline};
+use nodefusion::{Engine, Error, Inputs, MapMode, Node, Pipeline, SequentialEngine, node, pipeline};
 use nodefusion_ballista::BallistaEngine;
 use nodefusion_ballista::local::{ExecutorHost, LocalCluster, LocalClusterOptions};
 
@@ -96,7 +96,7 @@ fn assert_errors_keep_their_kind(engine: &BallistaEngine) {
         "node 'divide_all/divide' failed on item 2: cannot divide 6 by zero"
     );
 
-    let zipped = zipped_pairs();
+    let zipped = mapped_pairs(MapMode::Zip);
     let inputs = Inputs::new()
         .with("letters", vec!["a".to_string()])
         .with("numbers", vec![1i64, 2]);

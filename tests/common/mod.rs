@@ -209,7 +209,9 @@ pub fn map_double(xs: &str) -> Pipeline {
     .unwrap()
 }
 
-pub fn product_pairs() -> Pipeline {
+/// `pair` mapped over `letters` and `numbers` in `mode` (node `pairs`,
+/// output `pairs`).
+pub fn mapped_pairs(mode: MapMode) -> Pipeline {
     pipeline![
         pipeline![pair::node()]
             .unwrap()
@@ -218,7 +220,7 @@ pub fn product_pairs() -> Pipeline {
             .rename_input("number", "numbers")
             .rename_output("pair", "pairs")
             .map_over(["letters", "numbers"])
-            .map_mode(MapMode::Product)
+            .map_mode(mode)
     ]
     .unwrap()
 }
@@ -234,19 +236,6 @@ pub fn nested_maps() -> Pipeline {
             .rename_output("all_incremented", "incremented_lists")
             .rename_output("total", "totals")
             .map_over(["lists"])
-    ]
-    .unwrap()
-}
-
-/// `pair` zipped over `letters` and `numbers` (node `pairs`).
-pub fn zipped_pairs() -> Pipeline {
-    pipeline![
-        pipeline![pair::node()]
-            .unwrap()
-            .as_node("pairs")
-            .rename_input("letter", "letters")
-            .rename_input("number", "numbers")
-            .map_over(["letters", "numbers"])
     ]
     .unwrap()
 }
@@ -329,7 +318,7 @@ pub fn cases() -> Vec<Case> {
         },
         Case {
             name: "map_product",
-            pipeline: product_pairs(),
+            pipeline: mapped_pairs(MapMode::Product),
             inputs: Inputs::new()
                 .with("letters", vec!["a".to_string(), "b".to_string()])
                 .with("numbers", vec![1i64, 2, 3]),
