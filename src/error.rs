@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::engine::wire::Portable;
 use crate::node::BoxError;
 use crate::resource::ResourceError;
 use crate::value::TypeError;
@@ -227,48 +228,18 @@ impl Error {
     /// message; errors of other layers become an engine error.
     pub(crate) fn copy(&self) -> Error {
         match self {
-            Error::NodeFailed { node, item, source } => Error::NodeFailed {
-                node: node.clone(),
-                item: *item,
-                source: source.to_string().into(),
-            },
-            Error::NodePanicked { node, item, message } => Error::NodePanicked {
-                node: node.clone(),
-                item: *item,
-                message: message.clone(),
-            },
-            Error::BatchLength {
-                node,
-                expected,
-                returned,
-            } => Error::BatchLength {
-                node: node.clone(),
-                expected: *expected,
-                returned: *returned,
-            },
-            Error::BatchColumns {
-                node,
-                expected,
-                returned,
-            } => Error::BatchColumns {
-                node: node.clone(),
-                expected: *expected,
-                returned: *returned,
-            },
-            Error::MapLengthMismatch { node, item, lists } => Error::MapLengthMismatch {
-                node: node.clone(),
-                item: *item,
-                lists: lists.clone(),
-            },
             Error::Pipeline(error) => Error::Pipeline(error.clone()),
             Error::Engine { engine, message } => Error::Engine {
                 engine,
                 message: message.clone(),
             },
-            other => Error::Engine {
-                engine: "nodefusion",
-                message: other.to_string(),
-            },
+            other => Portable::of(other).map_or_else(
+                || Error::Engine {
+                    engine: "nodefusion",
+                    message: other.to_string(),
+                },
+                Portable::into_error,
+            ),
         }
     }
 }

@@ -377,14 +377,7 @@ fn the_agreement_check_reports_the_first_difference() {
 
 #[test]
 fn node_errors_name_the_node_and_the_item() {
-    let p = pipeline![
-        pipeline![divide::node()]
-            .unwrap()
-            .as_node("divide_all")
-            .rename_input("b", "bs")
-            .map_over(["bs"])
-    ]
-    .unwrap();
+    let p = divide_all();
     let err = p
         .run(Inputs::new().with("a", 6i64).with("bs", vec![1i64, 2, 0, 3]))
         .unwrap_err();

@@ -128,14 +128,7 @@ fn selected_outputs_match_too() {
 
 #[test]
 fn errors_match_the_sequential_engine() {
-    let p = pipeline![
-        pipeline![divide::node()]
-            .unwrap()
-            .as_node("divide_all")
-            .rename_input("b", "bs")
-            .map_over(["bs"])
-    ]
-    .unwrap();
+    let p = divide_all();
     let inputs = Inputs::new().with("a", 6i64).with("bs", vec![1i64, 2, 0, 3]);
     let err = datafusion().run(&p, inputs, None).unwrap_err();
     assert_eq!(
@@ -430,19 +423,12 @@ fn a_plan_survives_serialisation_and_runs_in_a_fresh_context() {
 fn a_decoded_physical_plan_runs_and_its_node_errors_travel_as_text_with_their_kind() {
     use datafusion_proto::physical_plan::{AsExecutionPlan, DefaultPhysicalExtensionCodec};
     use datafusion_proto::protobuf::PhysicalPlanNode;
-    let divide_all = pipeline![
-        pipeline![divide::node()]
-            .unwrap()
-            .as_node("divide_all")
-            .rename_input("b", "bs")
-            .map_over(["bs"])
-    ]
-    .unwrap();
+    let mapped = divide_all();
     let codec = nodefusion::NodefusionPhysicalCodec::wrapping(std::sync::Arc::new(DefaultPhysicalExtensionCodec {}));
     let rt = tokio::runtime::Runtime::new().unwrap();
     let run = |bs: Vec<i64>| {
         let inputs = Inputs::new().with("a", 6i64).with("bs", bs);
-        let planned = datafusion().plan(&divide_all, &inputs, None).unwrap();
+        let planned = datafusion().plan(&mapped, &inputs, None).unwrap();
         rt.block_on(async {
             let physical = planned.dataframe.create_physical_plan().await.unwrap();
             let proto = PhysicalPlanNode::try_from_physical_plan(physical, &codec).unwrap();

@@ -80,16 +80,9 @@ fn assert_shared_cases_match(engine: &BallistaEngine, logs: impl Fn() -> String)
 }
 
 fn assert_errors_keep_their_kind(engine: &BallistaEngine) {
-    let divide_all = pipeline![
-        pipeline![divide::node()]
-            .unwrap()
-            .as_node("divide_all")
-            .rename_input("b", "bs")
-            .map_over(["bs"])
-    ]
-    .unwrap();
+    let mapped = divide_all();
     let inputs = Inputs::new().with("a", 6i64).with("bs", vec![1i64, 2, 0, 3]);
-    let error = engine.run(&divide_all, inputs, None).unwrap_err();
+    let error = engine.run(&mapped, inputs, None).unwrap_err();
     assert!(matches!(error, Error::NodeFailed { item: Some(2), .. }), "{error:?}");
     assert_eq!(
         error.to_string(),

@@ -28,7 +28,7 @@ const CLOSE: char = ']';
 
 /// The errors of a node call, as data.
 #[derive(Serialize, Deserialize)]
-enum Portable {
+pub(crate) enum Portable {
     NodeFailed {
         node: String,
         item: Option<usize>,
@@ -60,7 +60,7 @@ enum Portable {
 }
 
 impl Portable {
-    fn of(error: &Error) -> Option<Portable> {
+    pub(crate) fn of(error: &Error) -> Option<Portable> {
         Some(match error {
             Error::NodeFailed { node, item, source } => Portable::NodeFailed {
                 node: node.clone(),
@@ -102,7 +102,7 @@ impl Portable {
         })
     }
 
-    fn into_error(self) -> Error {
+    pub(crate) fn into_error(self) -> Error {
         match self {
             Portable::NodeFailed { node, item, message } => Error::NodeFailed {
                 node,

@@ -240,6 +240,18 @@ pub fn nested_maps() -> Pipeline {
     .unwrap()
 }
 
+/// `divide` mapped over `bs` (node `divide_all`, `a` shared by every item).
+pub fn divide_all() -> Pipeline {
+    pipeline![
+        pipeline![divide::node()]
+            .unwrap()
+            .as_node("divide_all")
+            .rename_input("b", "bs")
+            .map_over(["bs"])
+    ]
+    .unwrap()
+}
+
 /// The async `slow_len` mapped over `words` into `word_lengths`.
 pub fn word_lengths() -> Pipeline {
     pipeline![
