@@ -1,9 +1,11 @@
 //! [`LocalCluster`]: a scheduler and executors as real processes on
 //! loopback, for tests and benchmarks.
 
+use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::BallistaEngine;
@@ -86,24 +88,54 @@ pub struct LocalCluster {
 }
 
 /// An unused loopback port (free when this returns; nothing holds it).
+/// A port nothing listens on now and that this process has not handed out
+/// before (the kernel may offer a just-released port again).
 fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
+    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port();
+        if handed_out.insert(port) {
+            return Ok(port);
+        }
+    }
 }
 
-/// Waits until something accepts connections at `host:port`.
-fn wait_for_port(host: &str, port: u16, what: &str, child: &mut Child, limit: Duration) -> Result<(), String> {
-    let started = Instant::now();
+/// How often a process that exits before it listens is started again on
+/// other ports: another program may take a port between our choosing it
+/// and the process binding it.
+const STARTS: usize = 3;
+
+/// Starts a process with `start`, given a fresh port, until something
+/// accepts connections at the host it returns and that port; a process
+/// that exits first (another program took the port) is started again.
+fn start_listening(
+    what: &str,
+    mut start: impl FnMut(u16) -> Result<(String, Child), String>,
+) -> Result<(Child, u16), String> {
+    let mut attempt = 1;
     loop {
-        if TcpStream::connect((host, port)).is_ok() {
-            return Ok(());
+        let port = free_port().map_err(|e| format!("no free port for {what}: {e}"))?;
+        let (host, mut child) = start(port)?;
+        let started = Instant::now();
+        let failure = loop {
+            if TcpStream::connect((host.as_str(), port)).is_ok() {
+                return Ok((child, port));
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                break format!("{what} exited with {status} before listening on port {port}");
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("{what} did not listen on port {port} within 30 s"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        if attempt == STARTS {
+            return Err(format!("{failure} ({STARTS} tries)"));
         }
-        if let Ok(Some(status)) = child.try_wait() {
-            return Err(format!("{what} exited with {status} before listening on port {port}"));
-        }
-        if started.elapsed() > limit {
-            return Err(format!("{what} did not listen on port {port} within {limit:?}"));
-        }
-        std::thread::sleep(Duration::from_millis(50));
+        attempt += 1;
     }
 }
 
@@ -116,51 +148,42 @@ impl LocalCluster {
             free_port().map_err(|e| e.to_string())?
         ));
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let scheduler_port = free_port().map_err(|e| e.to_string())?;
-        let timeout = options.executor_timeout_seconds.to_string();
-        let message = options.grpc_max_message_size.to_string();
-        let port = scheduler_port.to_string();
-        let elsewhere = options.executor_hosts.iter().any(|h| h.netns.is_some());
-        let scheduler_args = [
-            "scheduler",
-            "--bind-host",
-            if elsewhere { "0.0.0.0" } else { "127.0.0.1" },
-            // Executors report task status to this address.
-            "--external-host",
-            &options.scheduler_address,
-            "--bind-port",
-            &port,
-            "--task-distribution",
-            "round-robin",
-            "--executor-timeout-seconds",
-            &timeout,
-            "--expire-dead-executor-interval-seconds",
-            "1",
-            "--no-executors-grace-period-seconds",
-            &timeout,
-            "--grpc-max-message-size",
-            &message,
-        ];
-        let mut scheduler = spawn(&options, &scheduler_args, &dir.join("scheduler.log"), None, None)?;
-        let listening = wait_for_port(
-            "127.0.0.1",
+        let (scheduler, scheduler_port) = start_listening("the scheduler", |port| {
+            let timeout = options.executor_timeout_seconds.to_string();
+            let message = options.grpc_max_message_size.to_string();
+            let elsewhere = options.executor_hosts.iter().any(|h| h.netns.is_some());
+            let port = port.to_string();
+            let args = [
+                "scheduler",
+                "--bind-host",
+                if elsewhere { "0.0.0.0" } else { "127.0.0.1" },
+                // Executors report task status to this address.
+                "--external-host",
+                &options.scheduler_address,
+                "--bind-port",
+                &port,
+                "--task-distribution",
+                "round-robin",
+                "--executor-timeout-seconds",
+                &timeout,
+                "--expire-dead-executor-interval-seconds",
+                "1",
+                "--no-executors-grace-period-seconds",
+                &timeout,
+                "--grpc-max-message-size",
+                &message,
+            ];
+            Ok((
+                "127.0.0.1".into(),
+                spawn(&options, &args, &dir.join("scheduler.log"), None, None)?,
+            ))
+        })?;
+        let mut cluster = LocalCluster {
+            options: options.clone(),
+            scheduler,
             scheduler_port,
-            "the scheduler",
-            &mut scheduler,
-            Duration::from_secs(30),
-        );
-        let mut cluster = match listening {
-            Ok(()) => LocalCluster {
-                options: options.clone(),
-                scheduler,
-                scheduler_port,
-                executors: Vec::new(),
-                dir,
-            },
-            Err(e) => {
-                let _ = scheduler.kill();
-                return Err(e);
-            }
+            executors: Vec::new(),
+            dir,
         };
         for index in 0..options.executors {
             cluster.add_executor(index)?;
@@ -171,53 +194,46 @@ impl LocalCluster {
     }
 
     fn add_executor(&mut self, index: usize) -> Result<(), String> {
-        let (flight, grpc) = (
-            free_port().map_err(|e| e.to_string())?,
-            free_port().map_err(|e| e.to_string())?,
-        );
         let work_dir = self.dir.join(format!("executor-{index}"));
-        std::fs::create_dir_all(&work_dir).map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(&work_dir).map_err(|e| format!("{}: {e}", work_dir.display()))?;
         let host = self.options.executor_hosts.get(index).cloned().unwrap_or_default();
-        let args: Vec<String> = vec![
-            "executor".into(),
-            "--id".into(),
-            executor_id(index),
-            "--scheduler-host".into(),
-            self.options.scheduler_address.clone(),
-            "--scheduler-port".into(),
-            self.scheduler_port.to_string(),
-            "--bind-host".into(),
-            host.address.clone(),
-            "--external-host".into(),
-            host.address.clone(),
-            "--bind-port".into(),
-            flight.to_string(),
-            "--bind-grpc-port".into(),
-            grpc.to_string(),
-            "--work-dir".into(),
-            work_dir.display().to_string(),
-            "--vcores".into(),
-            self.options.vcores.to_string(),
-            "--executor-heartbeat-interval-seconds".into(),
-            self.options.heartbeat_seconds.to_string(),
-            "--grpc-max-message-size".into(),
-            self.options.grpc_max_message_size.to_string(),
-        ];
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let mut options = self.options.clone();
         options.env.push(("NODEFUSION_EXECUTOR_ID".into(), executor_id(index)));
         let cpu = self.options.pin_to_cpus.as_ref().map(|cpus| cpus[index % cpus.len()]);
         let log = self.dir.join(format!("executor-{index}.log"));
-        let mut child = spawn(&options, &args, &log, cpu, host.netns.as_deref())?;
-        let ready = wait_for_port(
-            &host.address,
-            flight,
-            &executor_id(index),
-            &mut child,
-            Duration::from_secs(30),
-        );
+        let (child, _) = start_listening(&executor_id(index), |flight| {
+            let grpc = free_port().map_err(|e| e.to_string())?;
+            let args: Vec<String> = vec![
+                "executor".into(),
+                "--id".into(),
+                executor_id(index),
+                "--scheduler-host".into(),
+                options.scheduler_address.clone(),
+                "--scheduler-port".into(),
+                self.scheduler_port.to_string(),
+                "--bind-host".into(),
+                host.address.clone(),
+                "--external-host".into(),
+                host.address.clone(),
+                "--bind-port".into(),
+                flight.to_string(),
+                "--bind-grpc-port".into(),
+                grpc.to_string(),
+                "--work-dir".into(),
+                work_dir.display().to_string(),
+                "--vcores".into(),
+                options.vcores.to_string(),
+                "--executor-heartbeat-interval-seconds".into(),
+                options.heartbeat_seconds.to_string(),
+                "--grpc-max-message-size".into(),
+                options.grpc_max_message_size.to_string(),
+            ];
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let child = spawn(&options, &args, &log, cpu, host.netns.as_deref())?;
+            Ok((host.address.clone(), child))
+        })?;
         self.executors.push(Some(child));
-        ready
+        Ok(())
     }
 
     /// The scheduler's URL, `df://127.0.0.1:PORT`.

@@ -199,7 +199,10 @@ fn losing_an_executor_mid_run_completes_on_the_other_or_fails_clearly() {
     let mut cluster = cluster(2);
     let engine = cluster.engine();
     let p = map_over_xs("squares", slow_square::node());
-    let xs: Vec<i64> = (0..96).collect();
+    // 240 items of 60 ms on 2 executors of 2 slots take about 4 s: the
+    // executor dies with map tasks done (their shuffle output lost with it)
+    // and others running.
+    let xs: Vec<i64> = (0..240).collect();
     let started = Instant::now();
     let outcome = std::thread::scope(|s| {
         let run = s.spawn(|| engine.run(&p, Inputs::new().with("xs", xs.clone()), None));

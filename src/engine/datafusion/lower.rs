@@ -18,7 +18,9 @@
 //!   of every enclosing map level. Aggregating back groups by the enclosing
 //!   level's keys and collects `{positions…, value}` structs; `nf_collect`
 //!   sorts them by position, so outputs keep input order across partitions
-//!   (an ordered `array_agg` was 5x slower: it keeps one `ScalarValue` per row).
+//!   (an ordered `array_agg` was 5x slower: it keeps one `ScalarValue` per row),
+//!   and keeps one item per position: a cluster that runs a task again after
+//!   losing an executor may deliver both runs' rows.
 //! - Unnest zips the mapped lists with their positions (`nf_positions`,
 //!   which checks zip lengths); product mode unnests one list after another.
 //!   Empty lists keep one row with null positions (`PreserveAndExpandEmpty`;

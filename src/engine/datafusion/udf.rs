@@ -524,6 +524,10 @@ fn wrap(values: &ArrayRef, positions: &ArrayRef) -> DfResult<ArrayRef> {
 
 /// Per row, the `v` field of the list's structs sorted by their position
 /// fields; null rows become empty lists.
+/// Sorts each row's `{positions…, v}` items by their positions and keeps
+/// one item per position. A cluster runs a task again when it loses the
+/// executor that held its output, and the rows of both runs can reach the
+/// aggregate; positions identify items, so the list is the same either way.
 fn collect(array: &ArrayRef) -> DfResult<ArrayRef> {
     let Some(list) = array.as_list_opt::<i32>() else {
         return internal_err!("nf_collect of a non-list");
@@ -533,6 +537,14 @@ fn collect(array: &ArrayRef) -> DfResult<ArrayRef> {
     };
     let (positions, value) = items.columns().split_at(items.num_columns() - 1);
     let value = &value[0];
+    let Some(positions) = positions
+        .iter()
+        .map(|p| p.as_primitive_opt::<Int64Type>())
+        .collect::<Option<Vec<_>>>()
+    else {
+        return internal_err!("nf_collect of non-integer positions");
+    };
+    let same_item = |a: usize, b: usize| positions.iter().all(|p| p.value(a) == p.value(b));
     let offsets = list.value_offsets();
     let mut indices: Vec<u32> = Vec::with_capacity(value.len());
     let mut lengths = Vec::with_capacity(list.len());
@@ -550,8 +562,16 @@ fn collect(array: &ArrayRef) -> DfResult<ArrayRef> {
             })
             .collect();
         let order = lexsort_to_indices(&sort_columns, None)?;
-        indices.extend(order.values().iter().map(|i| i + start as u32));
-        lengths.push(end - start);
+        let before = indices.len();
+        let mut previous: Option<usize> = None;
+        for i in order.values().iter().map(|i| *i as usize + start) {
+            if previous.is_some_and(|p| same_item(p, i)) {
+                continue;
+            }
+            indices.push(i as u32);
+            previous = Some(i);
+        }
+        lengths.push(indices.len() - before);
     }
     let values = take(value.as_ref(), &UInt32Array::from(indices), None)?;
     Ok(Arc::new(ListArray::try_new(
@@ -560,4 +580,48 @@ fn collect(array: &ArrayRef) -> DfResult<ArrayRef> {
         values,
         None,
     )?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rows of `(position, value)` items, as the aggregate collects them.
+    fn collected(rows: &[&[(i64, i64)]]) -> ArrayRef {
+        let fields = Fields::from(vec![
+            Field::new("p0", DataType::Int64, true),
+            Field::new("v", DataType::Int64, true),
+        ]);
+        let items: Vec<(i64, i64)> = rows.iter().flat_map(|r| r.iter().copied()).collect();
+        let structs = StructArray::new(
+            fields.clone(),
+            vec![
+                Arc::new(Int64Array::from_iter_values(items.iter().map(|i| i.0))),
+                Arc::new(Int64Array::from_iter_values(items.iter().map(|i| i.1))),
+            ],
+            None,
+        );
+        Arc::new(ListArray::new(
+            Arc::new(Field::new_list_field(DataType::Struct(fields), true)),
+            OffsetBuffer::from_lengths(rows.iter().map(|r| r.len())),
+            Arc::new(structs),
+            None,
+        ))
+    }
+
+    fn values(array: &ArrayRef) -> Vec<Vec<i64>> {
+        let list = array.as_list::<i32>();
+        (0..list.len())
+            .map(|row| list.value(row).as_primitive::<Int64Type>().values().to_vec())
+            .collect()
+    }
+
+    #[test]
+    fn collect_sorts_by_position_and_keeps_one_item_per_position() {
+        let rows = collected(&[&[(2, 20), (0, 0), (1, 10), (0, 0), (2, 20)], &[], &[(1, 11), (0, 1)]]);
+        assert_eq!(
+            values(&collect(&rows).unwrap()),
+            vec![vec![0, 10, 20], vec![], vec![1, 11]]
+        );
+    }
 }
