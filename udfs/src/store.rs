@@ -43,6 +43,10 @@ use object_store::{GetResultPayload, ObjectStore, ObjectStoreExt, PutMode, PutOp
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+mod set;
+
+pub use set::{INDEX_SET_FILE, INDEX_SET_FORMAT, IndexSet, IndexSetManifest, Published, StagedSet};
+
 /// Name of the manifest object that publishes an index.
 pub const MANIFEST_FILE: &str = "MANIFEST.json";
 
@@ -411,14 +415,9 @@ impl<'a> IndexWriter<'a> {
         if previous.is_some() && !overwrite {
             return Err(StoreError::AlreadyExists { uri: loc.uri.clone() });
         }
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let generation = format!("gen-{nanos:x}-{:08x}", rand::random::<u32>());
         Ok(Self {
             loc,
-            generation,
+            generation: fresh_generation("gen"),
             files: Vec::new(),
             overwrite,
             previous,
@@ -558,6 +557,15 @@ impl<'a> IndexWriter<'a> {
         }
         Ok(manifest)
     }
+}
+
+/// A generation name no other writer picks: `<kind>-<time>-<random>`.
+fn fresh_generation(kind: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{kind}-{nanos:x}-{:08x}", rand::random::<u32>())
 }
 
 async fn delete_prefix(store: &Arc<dyn ObjectStore>, prefix: &Path) {

@@ -147,6 +147,9 @@ fn main() -> ExitCode {
         println!("{}", result.metrics_table());
         println!("{}", result.report);
         println!("predictions and metrics written to {}", result.output.display());
+        for note in &result.notes {
+            eprintln!("note: {note}");
+        }
         if let Some(sql) = &cli.sql {
             println!("{}", app::query(&result, sql)?);
         }

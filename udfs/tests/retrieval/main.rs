@@ -5,6 +5,7 @@ mod support;
 mod bm25;
 mod fusion;
 mod hebrew;
+mod index_set;
 mod metrics;
 mod persistence;
 mod plaid;
