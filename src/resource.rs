@@ -50,7 +50,7 @@ pub trait Resource: Serialize + DeserializeOwned + Clone + Debug + Send + Sync +
 #[derive(Debug, thiserror::Error)]
 pub enum ResourceError {
     /// `load` returned an error.
-    #[error("loading resource {resource} with config {config} failed: {source}")]
+    #[error("loading resource {resource} failed: {source} (its config: {config})")]
     Load {
         /// The resource type.
         resource: &'static str,
@@ -60,7 +60,7 @@ pub enum ResourceError {
         source: BoxError,
     },
     /// `load` panicked; the panic was caught.
-    #[error("loading resource {resource} with config {config} panicked: {message}")]
+    #[error("loading resource {resource} panicked: {message} (its config: {config})")]
     Panicked {
         /// The resource type.
         resource: &'static str,

@@ -17,7 +17,7 @@ use nodefusion::{
     BoxError, Data, DataFusionEngine, Engine, Inputs, Outputs, Pipeline, Res, RunReport, SequentialEngine,
 };
 use nodefusion_ballista::BallistaEngine;
-use nodefusion_udfs::colbert::{E5_MODEL_NAME, EncoderConfig, Markers, TEST_MODEL_NAME};
+use nodefusion_udfs::colbert::{E5_MODEL_NAME, EncoderConfig, Markers, TEST_MODEL_NAME, check_model_dir};
 use nodefusion_udfs::fusion::FusionMethod;
 use nodefusion_udfs::store::{IndexSet, StagedSet, StoreError};
 
@@ -527,6 +527,7 @@ pub fn run(options: &RunOptions) -> Result<RunResult, BoxError> {
         Some(dir) => dir.clone(),
         None => options.encoder.default_model_dir()?,
     };
+    check_model_dir(&model_dir).map_err(|e| format!("the encoder's model directory is not usable: {e}"))?;
     let pipeline = retrieval_pipeline()?;
     // The indexes go to a generation of their own, published with the
     // outputs once the whole run has succeeded.

@@ -6,13 +6,16 @@
 //! Bad input is an error naming the location: missing columns, wrong column
 //! types, duplicate ids, ground truths naming unknown ids, an empty corpus.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashSet};
 
 use datafusion::arrow::array::{Array, RecordBatch, StructArray};
 use datafusion::arrow::datatypes::DataType;
+use datafusion::common::DataFusionError;
+use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
+use futures::TryStreamExt;
 use nodefusion::Data;
+use nodefusion_udfs::store::{open_remote, remote_hint, remote_hint_of};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -137,8 +140,15 @@ enum Kind {
 impl Kind {
     fn accepts(self, ty: &DataType) -> bool {
         match self {
-            Kind::Text => matches!(ty, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View),
-            Kind::Integer => ty.is_integer(),
+            Kind::Text => match ty {
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
+                DataType::Dictionary(_, values) => self.accepts(values),
+                _ => false,
+            },
+            Kind::Integer => match ty {
+                DataType::Dictionary(_, values) => self.accepts(values),
+                ty => ty.is_integer(),
+            },
         }
     }
 
@@ -158,30 +168,21 @@ impl Kind {
 }
 
 /// A DataFusion context that can read `location`: for `s3://` and
-/// `http(s)://` URLs the matching object store is registered (configured
-/// from the environment, e.g. `AWS_*` variables).
+/// `http(s)://` URLs the store is registered as indexes open theirs
+/// ([`open_remote`]: `AWS_*` variables, bounded waits).
 pub fn context_for(location: &str, partitions: usize) -> Result<SessionContext, DataError> {
     let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(partitions.max(1)));
     if let Ok(url) = Url::parse(location)
-        && matches!(url.scheme(), "s3" | "http" | "https" | "gs" | "az")
+        && url.scheme().len() > 1
+        && url.scheme() != "file"
     {
-        let mut options: Vec<(String, String)> = std::env::vars()
-            .filter(|(k, _)| k.starts_with("AWS_") || k.starts_with("GOOGLE_") || k.starts_with("AZURE_"))
-            .map(|(k, v)| (k.to_ascii_lowercase(), v))
-            .collect();
-        // object_store refuses plain HTTP unless allowed; an http:// URL asks for it.
-        if url.scheme() == "http" {
-            options.push(("allow_http".into(), "true".into()));
-        }
-        let (store, _) = object_store::parse_url_opts(&url, options).map_err(|e| DataError::Read {
+        let bad = |message: String| DataError::Read {
             location: location.into(),
-            message: e.to_string(),
-        })?;
-        let base = Url::parse(&format!("{}://{}", url.scheme(), url.authority())).map_err(|e| DataError::Read {
-            location: location.into(),
-            message: e.to_string(),
-        })?;
-        ctx.register_object_store(&base, Arc::new(store));
+            message,
+        };
+        let (store, _) = open_remote(&url, &BTreeMap::new()).map_err(bad)?;
+        let base = Url::parse(&format!("{}://{}", url.scheme(), url.authority())).map_err(|e| bad(e.to_string()))?;
+        ctx.register_object_store(&base, store);
     }
     Ok(ctx)
 }
@@ -220,10 +221,11 @@ async fn read_rows<T: Data>(location: &str, columns: &[(&str, Kind)], partitions
         message: e.to_string(),
     };
     let ctx = context_for(location, partitions)?;
-    let df = ctx
-        .read_parquet(read_url(location)?, ParquetReadOptions::default())
-        .await
-        .map_err(|e| read_error(&e))?;
+    let url = read_url(location)?;
+    let df = match ctx.read_parquet(url.clone(), ParquetReadOptions::default()).await {
+        Ok(df) => df,
+        Err(e) => return Err(read_failure(&ctx, location, &url, &e).await),
+    };
     let schema = df.schema().as_arrow().clone();
     let mut select = Vec::new();
     for (name, kind) in columns {
@@ -244,12 +246,10 @@ async fn read_rows<T: Data>(location: &str, columns: &[(&str, Kind)], partitions
             datafusion::prelude::cast(datafusion::prelude::col(format!("\"{name}\"")), kind.target()).alias(*name),
         );
     }
-    let batches: Vec<RecordBatch> = df
-        .select(select)
-        .map_err(|e| read_error(&e))?
-        .collect()
-        .await
-        .map_err(|e| read_error(&e))?;
+    let batches: Vec<RecordBatch> = match df.select(select).map_err(|e| read_error(&e))?.collect().await {
+        Ok(batches) => batches,
+        Err(e) => return Err(read_failure(&ctx, location, &url, &e).await),
+    };
     check_no_nulls(location, &batches)?;
     let mut rows = Vec::new();
     for batch in batches {
@@ -257,6 +257,58 @@ async fn read_rows<T: Data>(location: &str, columns: &[(&str, Kind)], partitions
         rows.extend(nodefusion::arrow_convert::from_arrow::<T>(&array).map_err(|e| read_error(&e))?);
     }
     Ok(rows)
+}
+
+/// The error of a failed read. For a folder, the message names the first
+/// shard that fails to read on its own, rather than only the folder.
+async fn read_failure(ctx: &SessionContext, location: &str, url: &str, error: &DataFusionError) -> DataError {
+    let message = match failing_shard(ctx, url).await {
+        Some((shard, shard_error)) => format!("shard {shard}: {shard_error}"),
+        None => error.to_string(),
+    };
+    let message = match remote_hint(&message).or_else(|| remote_hint_of(error)) {
+        Some(hint) => format!("{hint}; {message}"),
+        None => message,
+    };
+    DataError::Read {
+        location: location.into(),
+        message,
+    }
+}
+
+/// The first shard (in name order) of the folder at `url` that cannot be
+/// read alone, with its error.
+async fn failing_shard(ctx: &SessionContext, url: &str) -> Option<(String, String)> {
+    if !url.ends_with('/') {
+        return None;
+    }
+    let table = ListingTableUrl::parse(url).ok()?;
+    let store = ctx.runtime_env().object_store(&table).ok()?;
+    let mut files: Vec<String> = store
+        .list(Some(table.prefix()))
+        .map_ok(|meta| meta.location.to_string())
+        .try_collect()
+        .await
+        .ok()?;
+    files.sort();
+    for file in files {
+        let shard_url = format!("{}{file}", table.object_store().as_str());
+        let read = async {
+            ctx.read_parquet(shard_url.clone(), ParquetReadOptions::default())
+                .await?
+                .count()
+                .await
+        };
+        if let Err(e) = read.await {
+            let shown = Url::parse(&shard_url)
+                .ok()
+                .filter(|u| u.scheme() == "file")
+                .and_then(|u| u.to_file_path().ok())
+                .map_or(shard_url, |path| path.display().to_string());
+            return Some((shown, e.to_string()));
+        }
+    }
+    None
 }
 
 /// The first null value of any column, by row, as an error.

@@ -253,3 +253,55 @@ async fn passages_load_over_plain_http_from_one_file_or_a_listed_directory() {
     let err = load_passages(&missing, 1).await.unwrap_err().to_string();
     assert!(err.starts_with(&format!("cannot read {missing}")), "{err}");
 }
+
+#[tokio::test]
+async fn a_corrupt_shard_is_named_not_only_its_folder() {
+    let dir = temp_dir("corrupt-shard");
+    for shard in 0..3 {
+        let ids: Vec<String> = (0..4).map(|i| format!("c{shard}-{i}")).collect();
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        write(
+            &dir.join(format!("part-{shard}.parquet")),
+            vec![("uuid", strings(&ids)), ("text", strings(&["a", "b", "c", "d"]))],
+        );
+    }
+    let bad = dir.join("part-1.parquet");
+    let bytes = std::fs::read(&bad).unwrap();
+    std::fs::write(&bad, &bytes[..bytes.len() / 2]).unwrap();
+    let err = load_passages(dir.to_str().unwrap(), 2).await.unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!("cannot read {}: shard {}: ", dir.display(), bad.display())),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn dictionary_encoded_strings_are_accepted() {
+    use datafusion::arrow::array::DictionaryArray;
+    use datafusion::arrow::datatypes::Int32Type;
+    let dir = temp_dir("dictionary");
+    let dictionary =
+        |values: &[&str]| -> ArrayRef { Arc::new(values.iter().copied().collect::<DictionaryArray<Int32Type>>()) };
+    let path = dir.join("passages.parquet");
+    write(
+        &path,
+        vec![
+            ("uuid", dictionary(&["p0", "p1"])),
+            ("text", dictionary(&["same", "same"])),
+        ],
+    );
+    let passages = load_passages(path.to_str().unwrap(), 1).await.unwrap();
+    assert_eq!(
+        passages,
+        [
+            Passage {
+                uuid: "p0".into(),
+                text: "same".into()
+            },
+            Passage {
+                uuid: "p1".into(),
+                text: "same".into()
+            }
+        ]
+    );
+}

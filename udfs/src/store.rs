@@ -43,8 +43,10 @@ use object_store::{GetResultPayload, ObjectStore, ObjectStoreExt, PutMode, PutOp
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+mod remote;
 mod set;
 
+pub use remote::{RemoteTimeouts, open_remote, remote_hint, remote_hint_of};
 pub use set::{INDEX_SET_FILE, INDEX_SET_FORMAT, IndexSet, IndexSetManifest, Published, StagedSet};
 
 /// Name of the manifest object that publishes an index.
@@ -66,7 +68,7 @@ pub enum StoreError {
         reason: String,
     },
     /// The object store failed (network, permissions, …).
-    #[error("object store error at '{location}': {source}")]
+    #[error("{}object store error at '{location}': {source}", hint_first(source))]
     ObjectStore {
         /// Object the operation was about.
         location: String,
@@ -164,6 +166,11 @@ pub enum StoreError {
     /// The async runtime used by the blocking API could not start.
     #[error("could not start an async runtime for blocking index i/o: {0}")]
     Runtime(String),
+}
+
+/// [`remote_hint`]'s reason and a separator, or nothing.
+fn hint_first(error: &object_store::Error) -> String {
+    remote_hint_of(error).map_or_else(String::new, |hint| format!("{hint}; "))
 }
 
 /// Result alias of this module.
@@ -281,11 +288,10 @@ impl IndexLocation {
                         .map_err(|()| invalid("file URL has no local path".into()))?,
                 )
             } else {
-                let (store, prefix) =
-                    object_store::parse_url_opts(&url, options.iter()).map_err(|e| invalid(e.to_string()))?;
+                let (store, prefix) = open_remote(&url, options).map_err(invalid)?;
                 return Ok(Self {
                     uri: uri.trim_end_matches('/').to_owned(),
-                    store: Arc::from(store),
+                    store,
                     prefix,
                     local: false,
                 });

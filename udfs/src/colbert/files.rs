@@ -135,6 +135,18 @@ pub(crate) fn from_dir(dir: &Path) -> Result<ModelFiles> {
     })
 }
 
+/// Checks that `dir` holds the files a model needs (config, tokenizer,
+/// weights, and those of the `Dense` modules it lists), so that a wrong
+/// directory is reported before any data is read.
+///
+/// ```
+/// let error = nodefusion_udfs::colbert::check_model_dir(std::path::Path::new("/no/such/model")).unwrap_err();
+/// assert!(error.to_string().contains("config.json"));
+/// ```
+pub fn check_model_dir(dir: &Path) -> Result<()> {
+    from_dir(dir).map(drop)
+}
+
 /// Folders of the `Dense` modules that `modules.json` lists (none when the
 /// file is absent).
 fn dense_modules(dir: &Path) -> Result<Vec<PathBuf>> {
