@@ -31,6 +31,8 @@ use serde_arrow::schema::{SchemaLike, TracingOptions};
 
 use crate::value::{Data, Value};
 
+mod finite;
+
 /// Converting a value to or from Arrow failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ArrowConversionError {
@@ -203,9 +205,13 @@ fn items_to_arrow<T: Data>(values: &[&T]) -> Result<ArrayRef, ArrowConversionErr
         Layout::Json { field, .. } => {
             let documents = values
                 .iter()
-                .map(serde_json::to_value)
+                .enumerate()
+                .map(|(row, value)| {
+                    finite::check(value).map_err(|e| format!("row {row}: {e}"))?;
+                    serde_json::to_value(value).map_err(|e| format!("row {row}: {e}"))
+                })
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| error(e.to_string()))?;
+                .map_err(error)?;
             json_to_arrow(documents, field.data_type()).map_err(error)
         }
     }

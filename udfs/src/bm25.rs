@@ -473,7 +473,7 @@ impl Bm25Index {
             return Err(bad(
                 "postings.off",
                 format!(
-                    "expected {} non-decreasing offsets from 0 to {}",
+                    "expected {} non-decreasing offsets from 0 to {}, the entries of postings.doc",
                     vocab.len() + 1,
                     post_docs.len()
                 ),
@@ -483,7 +483,11 @@ impl Bm25Index {
         if post_scores.len() != post_docs.len() {
             return Err(bad(
                 "postings.score",
-                format!("expected {} scores, found {}", post_docs.len(), post_scores.len()),
+                format!(
+                    "expected {} scores, one per entry of postings.doc, found {}",
+                    post_docs.len(),
+                    post_scores.len()
+                ),
             )
             .into());
         }

@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 
 use crate::rerank::{DocEmbeddings, DocId, RerankError};
-use crate::store::{self, IndexLocation, IndexReader, IndexWriter, Manifest, StoreError};
+use crate::store::{self, IndexLocation, IndexReader, IndexWriter, MANIFEST_FILE, Manifest, StoreError};
 
 const INDEX_KIND: &str = "embedding-lookup";
 /// The on-disk format version written.
@@ -150,14 +150,16 @@ impl EmbeddingLookup {
         let offsets = r.read_array::<u64>("offsets.u64").await?;
         let ids = r.read_strings("ids").await?;
         let (dim, n) = (counts.dim as usize, counts.num_docs as usize);
-        if tokens.len() != counts.num_tokens as usize * dim {
+        let values = (counts.num_tokens as usize).checked_mul(dim).ok_or_else(|| {
+            bad(
+                MANIFEST_FILE,
+                format!("{} tokens of {dim} values overflow", counts.num_tokens),
+            )
+        })?;
+        if tokens.len() != values {
             return Err(bad(
                 "tokens.f32",
-                format!(
-                    "expected {} values, found {}",
-                    counts.num_tokens as usize * dim,
-                    tokens.len()
-                ),
+                format!("expected {values} values, found {}", tokens.len()),
             )
             .into());
         }
@@ -172,14 +174,15 @@ impl EmbeddingLookup {
             .into());
         }
         if ids.len() != n {
-            return Err(bad("ids", format!("expected {n} ids, found {}", ids.len())).into());
+            return Err(bad("ids.off", format!("expected {n} ids, found {}", ids.len())).into());
         }
-        let mut docs = DocEmbeddings::new(dim)?;
+        let mut docs = DocEmbeddings::new(dim).map_err(|e| bad(MANIFEST_FILE, e.to_string()))?;
         for w in offsets.windows(2) {
-            docs.push(&tokens[w[0] as usize * dim..w[1] as usize * dim])?;
+            docs.push(&tokens[w[0] as usize * dim..w[1] as usize * dim])
+                .map_err(|e| bad("tokens.f32", e.to_string()))?;
         }
         let names: Vec<&str> = (0..n).map(|i| ids.get(i)).collect();
-        Self::new(docs, &names)
+        Self::new(docs, &names).map_err(|e| bad("ids.str", e.to_string()).into())
     }
 }
 

@@ -917,7 +917,10 @@ impl PlaidIndex {
             Ok(entries) => {
                 return Err(bad(
                     "ivf.doc",
-                    format!("expected {} entries, found {entries}", counts.ivf_entries),
+                    format!(
+                        "expected {} entries, found {entries} in the lists ivf.off delimits",
+                        counts.ivf_entries
+                    ),
                 ));
             }
             Err(reason) => {

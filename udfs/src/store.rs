@@ -310,6 +310,26 @@ impl IndexLocation {
         })
     }
 
+    /// The location `prefix` in an object store of the caller's making (a
+    /// store with its own client settings, or a wrapper that adds tracing
+    /// or faults); `uri` names it in messages.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use nodefusion_udfs::store::IndexLocation;
+    /// let store = Arc::new(object_store::memory::InMemory::new());
+    /// let location = IndexLocation::from_store("memory:///indexes/bm25", store, "indexes/bm25".into());
+    /// assert_eq!(location.uri(), "memory:///indexes/bm25");
+    /// ```
+    pub fn from_store(uri: impl Into<String>, store: Arc<dyn ObjectStore>, prefix: Path) -> Self {
+        Self {
+            uri: uri.into(),
+            store,
+            prefix,
+            local: false,
+        }
+    }
+
     /// The location as a display string (absolute for local paths).
     pub fn uri(&self) -> &str {
         &self.uri
@@ -435,13 +455,17 @@ impl<'a> IndexWriter<'a> {
         let sha256 = format!("{:x}", Sha256::digest(&bytes));
         let len = bytes.len() as u64;
         let path = self.loc.child(&[&self.generation, name]);
-        self.loc
-            .store
-            .put(&path, PutPayload::from_bytes(bytes))
-            .await
-            .map_err(self.loc.store_err(&[&self.generation, name]))?;
+        if let Err(e) = self.loc.store.put(&path, PutPayload::from_bytes(bytes)).await {
+            self.discard().await;
+            return Err(self.loc.store_err(&[&self.generation, name])(e));
+        }
         self.record(name, len, sha256);
         Ok(())
+    }
+
+    /// Removes what this generation wrote: it will not be published.
+    async fn discard(&self) {
+        delete_prefix(&self.loc.store, &self.loc.child(&[&self.generation])).await;
     }
 
     /// Writes one data file of the generation from `values`: a large array
@@ -486,6 +510,7 @@ impl<'a> IndexWriter<'a> {
         };
         if let Err(e) = completed {
             let _ = upload.abort().await;
+            self.discard().await;
             return Err(self.loc.store_err(&[&self.generation, name])(e));
         }
         self.record(
@@ -723,9 +748,15 @@ impl IndexReader {
         let off_name = format!("{name}.off");
         let blob = self.read(&blob_name).await?;
         let offsets = self.read_array::<u64>(&off_name).await?;
-        StringTable::new(blob, offsets).map_err(|reason| StoreError::InvalidContent {
-            file: self.file_display(&off_name),
-            reason,
+        StringTable::new(blob, offsets).map_err(|e| match e.in_data {
+            true => StoreError::InvalidContent {
+                file: self.file_display(&blob_name),
+                reason: e.reason,
+            },
+            false => StoreError::InvalidContent {
+                file: self.file_display(&off_name),
+                reason: format!("{} (string data: {})", e.reason, self.file_display(&blob_name)),
+            },
         })
     }
 }
@@ -886,6 +917,14 @@ pub(crate) struct StringTable {
     offsets: Array<u64>,
 }
 
+/// Why stored strings do not form a table, and whether the string data
+/// file (rather than its offsets) is at fault.
+#[derive(Debug)]
+struct StringTableError {
+    in_data: bool,
+    reason: String,
+}
+
 impl StringTable {
     pub(crate) fn from_strings<S: AsRef<str>>(items: &[S]) -> Self {
         let mut blob = Vec::new();
@@ -901,23 +940,29 @@ impl StringTable {
         }
     }
 
-    fn new(blob: Bytes, offsets: Array<u64>) -> std::result::Result<Self, String> {
+    /// The table of `blob` cut at `offsets`; an error says which of the two
+    /// is wrong.
+    fn new(blob: Bytes, offsets: Array<u64>) -> std::result::Result<Self, StringTableError> {
+        let in_offsets = |reason: String| StringTableError { in_data: false, reason };
         if offsets.is_empty() || offsets[0] != 0 {
-            return Err("expected offsets starting with 0".into());
+            return Err(in_offsets("expected offsets starting with 0".into()));
         }
         if offsets.windows(2).any(|w| w[0] > w[1]) {
-            return Err("expected non-decreasing offsets".into());
+            return Err(in_offsets("expected non-decreasing offsets".into()));
         }
         let last = offsets[offsets.len() - 1];
         if last != blob.len() as u64 {
-            return Err(format!(
-                "expected the last offset to equal the string data size {}, found {last}",
+            return Err(in_offsets(format!(
+                "the last offset is {last}, but the string data file holds {} bytes",
                 blob.len()
-            ));
+            )));
         }
-        let text = std::str::from_utf8(&blob).map_err(|e| format!("string data is not UTF-8: {e}"))?;
+        let text = std::str::from_utf8(&blob).map_err(|e| StringTableError {
+            in_data: true,
+            reason: format!("string data is not UTF-8: {e}"),
+        })?;
         if let Some(o) = offsets.iter().find(|&&o| !text.is_char_boundary(o as usize)) {
-            return Err(format!("offset {o} is not on a UTF-8 character boundary"));
+            return Err(in_offsets(format!("offset {o} is not on a UTF-8 character boundary")));
         }
         Ok(Self { blob, offsets })
     }

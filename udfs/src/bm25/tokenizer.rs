@@ -92,7 +92,9 @@ impl Tokenizer {
             Some(self.stop_set())
         };
         for word in lowered.unicode_words() {
-            if stop.is_some_and(|s| s.contains(word)) {
+            // A combining mark after a space joins it into one word (UAX #29).
+            let word = word.trim_matches(char::is_whitespace);
+            if word.is_empty() || stop.is_some_and(|s| s.contains(word)) {
                 continue;
             }
             f(word);

@@ -56,7 +56,7 @@ impl InvertedFile {
             || o[num_centroids] != self.lists.len() as u64
         {
             return Err(format!(
-                "expected {} non-decreasing offsets from 0 to {}",
+                "expected {} non-decreasing offsets from 0 to {}, the size of ivf.doc",
                 num_centroids + 1,
                 self.lists.len()
             ));
@@ -64,18 +64,17 @@ impl InvertedFile {
         let mut entries = 0u64;
         for c in 0..num_centroids {
             let mut bytes = &self.lists[o[c] as usize..o[c + 1] as usize];
+            // The list's bytes are where ivf.off says: either file may be at fault.
+            let list = || format!("the list of centroid {c} (bytes {}..{} by ivf.off)", o[c], o[c + 1]);
             let mut prev: Option<u64> = None;
             while !bytes.is_empty() {
-                let (gap, rest) =
-                    read_varint(bytes).ok_or_else(|| format!("malformed varint in the list of centroid {c}"))?;
+                let (gap, rest) = read_varint(bytes).ok_or_else(|| format!("malformed varint in {}", list()))?;
                 let id = prev.map_or(gap as u64, |p| p + gap as u64);
                 if prev.is_some() && gap == 0 {
-                    return Err(format!("repeated document {id} in the list of centroid {c}"));
+                    return Err(format!("repeated document {id} in {}", list()));
                 }
                 if id >= num_docs as u64 {
-                    return Err(format!(
-                        "expected document ids < {num_docs}, found {id} in the list of centroid {c}"
-                    ));
+                    return Err(format!("expected document ids < {num_docs}, found {id} in {}", list()));
                 }
                 prev = Some(id);
                 entries += 1;

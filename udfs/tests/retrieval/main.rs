@@ -3,6 +3,7 @@
 mod support;
 
 mod bm25;
+mod faults;
 mod fusion;
 mod hebrew;
 mod index_set;
