@@ -87,6 +87,29 @@ pub struct NestedPorts {
     pub outputs: Vec<NestedOutput>,
 }
 
+impl NestedPorts {
+    /// The inner names of the outputs the enclosing pipeline `needed`.
+    pub(crate) fn inner_wanted(
+        &self,
+        needed: &std::collections::BTreeSet<String>,
+    ) -> std::collections::BTreeSet<String> {
+        self.outputs
+            .iter()
+            .filter(|o| needed.contains(&o.outer.name))
+            .map(|o| o.inner.name.clone())
+            .collect()
+    }
+
+    /// The mapped inputs in `map_over` order (in product mode the first
+    /// varies slowest).
+    pub(crate) fn mapped_in_order(&self, node: &PipelineNode) -> Vec<&NestedInput> {
+        node.map_over
+            .iter()
+            .filter_map(|name| self.inputs.iter().find(|i| &i.outer.name == name))
+            .collect()
+    }
+}
+
 impl PipelineNode {
     pub(crate) fn new(name: String, pipeline: Pipeline) -> Self {
         PipelineNode {

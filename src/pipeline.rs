@@ -206,6 +206,15 @@ impl Pipeline {
         self.inner.producers.get(name).copied()
     }
 
+    /// The type of the value `name`, as its producing step declares it.
+    pub(crate) fn output_type(&self, name: &str) -> Option<crate::value::TypeInfo> {
+        let producer = self.producer_of(name)?;
+        self.step_outputs(producer)
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| p.ty)
+    }
+
     /// All inputs (consumed but not produced), bound or not, sorted by name.
     pub fn inputs(&self) -> &[Port] {
         &self.inner.inputs

@@ -67,13 +67,7 @@ pub fn check_batch_agrees_within(node: &Node, rows: &[Inputs], tolerance: f64) -
         let mut out = Vec::new();
         match node.call() {
             NodeCall::Sync(f) => f(&args, &mut out),
-            NodeCall::Async(f) => {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(|e| e.to_string())?;
-                runtime.block_on(f(args)).map(|values| out = values)
-            }
+            NodeCall::Async(f) => crate::engine::call::block_on(f(args)).map(|values| out = values),
         }
         .map_err(|e| format!("singular call on row {r} failed: {e}"))?;
         singular.push(out);

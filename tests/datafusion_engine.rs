@@ -282,7 +282,7 @@ async fn echo_slowly(word: String) -> String {
 }
 
 #[test]
-fn async_nodes_overlap_within_a_batch() {
+fn async_nodes_overlap_up_to_their_concurrency_in_both_engines() {
     let p = pipeline![
         pipeline![echo_slowly::node()]
             .unwrap()
@@ -292,13 +292,22 @@ fn async_nodes_overlap_within_a_batch() {
     ]
     .unwrap();
     let words: Vec<String> = (0..32).map(|i| format!("w{i}")).collect();
-    let out = DataFusionEngine::new()
-        .with_target_partitions(1)
-        .run(&p, Inputs::new().with("words", words.clone()), None)
-        .unwrap();
-    assert_eq!(out.get::<Vec<String>>("echoed").unwrap(), &words);
-    let observed = IN_FLIGHT.lock().unwrap().1;
-    assert!(observed > 1, "observed concurrency {observed}");
+    let engines: [(&str, Box<dyn Engine>); 2] = [
+        (
+            "datafusion",
+            Box::new(DataFusionEngine::new().with_target_partitions(1)),
+        ),
+        ("sequential", Box::new(SequentialEngine::default().with_progress(false))),
+    ];
+    for (name, engine) in engines {
+        *IN_FLIGHT.lock().unwrap() = (0, 0);
+        let out = engine
+            .run(&p, Inputs::new().with("words", words.clone()), None)
+            .unwrap();
+        assert_eq!(out.get::<Vec<String>>("echoed").unwrap(), &words, "{name}");
+        let observed = IN_FLIGHT.lock().unwrap().1;
+        assert!((2..=8).contains(&observed), "{name}: observed concurrency {observed}");
+    }
 }
 
 /// Calls in flight now, and the most seen at once.

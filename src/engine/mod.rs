@@ -1,6 +1,7 @@
 //! Engines run pipelines. They differ in how, never in what: every engine
 //! returns the values the [`SequentialEngine`] returns.
 
+pub(crate) mod call;
 pub mod datafusion;
 mod report;
 mod sequential;
@@ -41,82 +42,6 @@ pub(crate) fn plan_steps(pipeline: &Pipeline, wanted: &BTreeSet<String>) -> (Vec
         needed.extend(pipeline.step_inputs(i).iter().map(|p| p.name.clone()));
     }
     (required, needed)
-}
-
-/// Checks what a batch implementation returned for `items` items: one
-/// column per output, each `items` long.
-pub(crate) fn check_batch_shape(
-    path: &str,
-    produced: &[Vec<crate::value::Value>],
-    outputs: usize,
-    items: usize,
-) -> Result<(), Error> {
-    if produced.len() != outputs {
-        return Err(Error::BatchColumns {
-            node: path.into(),
-            expected: outputs,
-            returned: produced.len(),
-        });
-    }
-    match produced.iter().find(|column| column.len() != items) {
-        Some(column) => Err(Error::BatchLength {
-            node: path.into(),
-            expected: items,
-            returned: column.len(),
-        }),
-        None => Ok(()),
-    }
-}
-
-/// Why a node call returned nothing: its error, or its panic's message.
-pub(crate) enum Failure {
-    Error(crate::node::BoxError),
-    Panic(String),
-}
-
-impl Failure {
-    /// The value of a call made under `catch_unwind`, or why there is none.
-    pub(crate) fn of<T>(outcome: std::thread::Result<Result<T, crate::node::BoxError>>) -> Result<T, Failure> {
-        match outcome {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(source)) => Err(Failure::Error(source)),
-            Err(panic) => Err(Failure::Panic(crate::resource::panic_message(panic.as_ref()))),
-        }
-    }
-
-    /// The run's error for this failure of `node` on `item`.
-    pub(crate) fn at(self, node: &str, item: Option<usize>) -> Error {
-        match self {
-            Failure::Error(source) => Error::NodeFailed {
-                node: node.into(),
-                item,
-                source,
-            },
-            Failure::Panic(message) => Error::NodePanicked {
-                node: node.into(),
-                item,
-                message,
-            },
-        }
-    }
-}
-
-/// After a batch call failed: the first row of `chunk` (one column per
-/// input) on which the node's synchronous singular implementation fails
-/// too, with that failure, so the error can name the item itself rather
-/// than its batch. `None` when every row succeeds alone or the node is async.
-pub(crate) fn failing_row(node: &crate::node::Node, chunk: &[Vec<crate::value::Value>]) -> Option<(usize, Failure)> {
-    let crate::node::NodeCall::Sync(call) = node.call() else {
-        return None;
-    };
-    let rows = chunk.first().map_or(0, Vec::len);
-    let mut out = Vec::new();
-    (0..rows).find_map(|row| {
-        let args: Vec<_> = chunk.iter().map(|column| column[row].clone()).collect();
-        out.clear();
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call(&args, &mut out)));
-        Failure::of(outcome).err().map(|failure| (row, failure))
-    })
 }
 
 /// The outputs a run returns: the selected ones (checked to exist) or all.

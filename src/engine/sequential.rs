@@ -12,18 +12,15 @@
 //! engine lowers to.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::panic::AssertUnwindSafe;
-use std::sync::OnceLock;
 use std::time::Instant;
 
-use futures::future::BoxFuture;
-
+use super::call::{Called, NodeCallSite};
 use super::report::{Progress, Recorder};
-use super::{Engine, Failure, failing_row, path_of};
+use super::{Engine, path_of};
 use crate::error::Error;
 use crate::inputs::{Inputs, Outputs};
 use crate::nested::{MapMode, PipelineNode};
-use crate::node::{Node, NodeCall};
+use crate::node::Node;
 use crate::pipeline::{Pipeline, Step};
 use crate::value::Value;
 
@@ -80,7 +77,6 @@ impl Engine for SequentialEngine {
             engine: self,
             recorder: Recorder::default(),
             progress: Progress::new(self.progress),
-            runtime: OnceLock::new(),
         };
         let frame = Frame {
             rows: 1,
@@ -90,13 +86,7 @@ impl Engine for SequentialEngine {
         let mut frame = run.execute(pipeline, "", frame, &wanted)?;
         let mut values = BTreeMap::new();
         for name in wanted {
-            let producer = pipeline.producer_of(&name).expect("wanted outputs are produced");
-            let ty = pipeline
-                .step_outputs(producer)
-                .iter()
-                .find(|p| p.name == name)
-                .map(|p| p.ty)
-                .expect("the producer declares the output");
+            let ty = pipeline.output_type(&name).expect("wanted outputs are produced");
             let column = frame.columns.remove(&name).ok_or_else(|| Error::Engine {
                 engine: "sequential",
                 message: format!("output '{name}' was not produced"),
@@ -134,41 +124,9 @@ struct Run<'a> {
     engine: &'a SequentialEngine,
     recorder: Recorder,
     progress: Progress,
-    /// Runs async nodes; created on the first async call.
-    runtime: OnceLock<tokio::runtime::Runtime>,
-}
-
-impl Drop for Run<'_> {
-    fn drop(&mut self) {
-        // Dropping a runtime inside another one's context would panic.
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
-    }
 }
 
 impl Run<'_> {
-    /// Runs a node's future to completion on this run's runtime (from a
-    /// helper thread when the caller is already inside a Tokio runtime).
-    fn block_on<T: Send>(&self, future: BoxFuture<'_, T>) -> T {
-        let runtime = self.runtime.get_or_init(|| {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a current-thread Tokio runtime can always be built")
-        });
-        if tokio::runtime::Handle::try_current().is_ok() {
-            std::thread::scope(|scope| {
-                scope
-                    .spawn(|| runtime.block_on(future))
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-        } else {
-            runtime.block_on(future)
-        }
-    }
-
     fn execute(
         &self,
         pipeline: &Pipeline,
@@ -204,62 +162,21 @@ impl Run<'_> {
             })
             .collect::<Result<_, _>>()?;
         let rows = frame.rows;
-        let mut outputs: Vec<Vec<Value>> = node.outputs().iter().map(|_| Vec::with_capacity(rows)).collect();
         let bar = self.progress.bar(path, if frame.mapped { rows as u64 } else { 0 });
-        let item = |row: usize| frame.mapped.then_some(row);
+        let columns: Vec<Vec<Value>> = inputs
+            .iter()
+            .map(|c| (0..rows).map(|r| c.get(r).clone()).collect())
+            .collect();
         let started = Instant::now();
-        let mut calls = 0u64;
-        match node.batch() {
-            Some(batch) if frame.mapped && rows > 0 => {
-                let size = node.settings().batch_size.unwrap_or(self.engine.batch_size);
-                for start in (0..rows).step_by(size) {
-                    let end = (start + size).min(rows);
-                    let columns: Vec<Vec<Value>> = inputs
-                        .iter()
-                        .map(|c| (start..end).map(|r| c.get(r).clone()).collect())
-                        .collect();
-                    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| batch(&columns)));
-                    let produced = match Failure::of(outcome) {
-                        Ok(produced) => produced,
-                        Err(failure) => {
-                            let (row, failure) = failing_row(node, &columns).unwrap_or((0, failure));
-                            return Err(failure.at(path, Some(start + row)));
-                        }
-                    };
-                    super::check_batch_shape(path, &produced, outputs.len(), end - start)?;
-                    for (out, column) in outputs.iter_mut().zip(produced) {
-                        out.extend(column);
-                    }
-                    calls += 1;
-                    bar.inc((end - start) as u64);
-                }
-            }
-            _ => {
-                let mut args: Vec<Value> = Vec::with_capacity(inputs.len());
-                let mut produced: Vec<Value> = Vec::with_capacity(outputs.len());
-                for row in 0..rows {
-                    args.clear();
-                    args.extend(inputs.iter().map(|c| c.get(row).clone()));
-                    produced.clear();
-                    let result = match node.call() {
-                        NodeCall::Sync(f) => std::panic::catch_unwind(AssertUnwindSafe(|| f(&args, &mut produced))),
-                        NodeCall::Async(f) => {
-                            let future = f(args.clone());
-                            std::panic::catch_unwind(AssertUnwindSafe(|| self.block_on(future)))
-                                .map(|r| r.map(|values| produced.extend(values)))
-                        }
-                    };
-                    Failure::of(result).map_err(|failure| failure.at(path, item(row)))?;
-                    for (out, value) in outputs.iter_mut().zip(produced.drain(..)) {
-                        out.push(value);
-                    }
-                    calls += 1;
-                    if row % 1024 == 1023 {
-                        bar.inc(1024);
-                    }
-                }
-            }
-        }
+        let site = NodeCallSite {
+            node,
+            path,
+            mapped: frame.mapped,
+            default_batch_size: self.engine.batch_size,
+            item_of: &|row| frame.mapped.then_some(row),
+            advance: &|done| bar.inc(done),
+        };
+        let Called { outputs, calls } = site.call(&columns, rows)?;
         bar.finish_and_clear();
         self.recorder.record(path, calls, rows as u64, started.elapsed());
         for (port, column) in node.outputs().iter().zip(outputs) {
@@ -276,12 +193,7 @@ impl Run<'_> {
         needed: &BTreeSet<String>,
     ) -> Result<(), Error> {
         let ports = nested.ports()?;
-        let inner_wanted: BTreeSet<String> = ports
-            .outputs
-            .iter()
-            .filter(|o| needed.contains(&o.outer.name))
-            .map(|o| o.inner.name.clone())
-            .collect();
+        let inner_wanted = ports.inner_wanted(needed);
         let inner_pipeline = nested.pipeline();
         let mut columns: HashMap<String, Column> = inner_pipeline
             .bound()
@@ -308,12 +220,7 @@ impl Run<'_> {
             return Ok(());
         }
 
-        // Mapped inputs in map_over order: the first varies slowest in product mode.
-        let mapped: Vec<_> = nested
-            .mapped_inputs()
-            .iter()
-            .filter_map(|name| ports.inputs.iter().find(|i| &i.outer.name == name))
-            .collect();
+        let mapped = ports.mapped_in_order(nested);
         let mut mapped_columns: Vec<Vec<Value>> = vec![Vec::new(); mapped.len()];
         let mut parent_rows: Vec<usize> = Vec::new();
         let mut counts: Vec<usize> = Vec::with_capacity(frame.rows);

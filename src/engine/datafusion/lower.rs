@@ -170,16 +170,10 @@ impl<'a> Lowering<'a> {
         let mut outputs = Vec::new();
         let mut select = Vec::new();
         for name in wanted {
-            let producer = pipeline.producer_of(name).ok_or_else(|| Error::UnknownOutput {
+            let ty = pipeline.output_type(name).ok_or_else(|| Error::UnknownOutput {
                 name: name.clone(),
                 available: pipeline.output_names().iter().map(|s| s.to_string()).collect(),
             })?;
-            let ty = pipeline
-                .step_outputs(producer)
-                .iter()
-                .find(|p| &p.name == name)
-                .map(|p| p.ty)
-                .expect("the producer declares its output");
             select.push(column(&env[name]).alias(name));
             outputs.push((name.clone(), ty));
         }
@@ -280,12 +274,7 @@ impl<'a> Lowering<'a> {
     ) -> Result<LogicalPlanBuilder, Error> {
         let ports = nested.ports()?;
         let inner_pipeline = nested.pipeline();
-        let inner_wanted: BTreeSet<String> = ports
-            .outputs
-            .iter()
-            .filter(|o| needed.contains(&o.outer.name))
-            .map(|o| o.inner.name.clone())
-            .collect();
+        let inner_wanted = ports.inner_wanted(needed);
         let mut inner_env: HashMap<String, String> = HashMap::new();
         let outer_column = |env: &HashMap<String, String>, name: &str| {
             env.get(name).cloned().ok_or_else(|| Error::Engine {
@@ -308,12 +297,7 @@ impl<'a> Lowering<'a> {
             return Ok(plan);
         }
 
-        // The mapped lists, in map_over order (the first varies slowest).
-        let mapped: Vec<_> = nested
-            .mapped_inputs()
-            .iter()
-            .filter_map(|name| ports.inputs.iter().find(|i| &i.outer.name == name))
-            .collect();
+        let mapped = ports.mapped_in_order(nested);
         // Replicated on every item row: broadcast inputs and, in product
         // mode, the lists unnested after the first.
         let mut broadcast: Vec<String> = ports

@@ -7,8 +7,7 @@
 //! [`UdfConfig`] alone, which is what a codec writes into a serialised plan.
 
 use std::hash::{Hash, Hasher};
-use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::Instant;
 
 use datafusion::arrow::array::{
@@ -22,16 +21,13 @@ use datafusion::common::{DataFusionError, Result as DfResult, exec_err, internal
 use datafusion::logical_expr::{
     ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
-use futures::future::BoxFuture;
-use futures::{FutureExt, StreamExt};
 use serde::{Deserialize, Serialize};
 
+use crate::engine::call::{Called, NodeCallSite};
 use crate::engine::report::Recorder;
-use crate::engine::{Failure, failing_row};
 use crate::error::Error;
 use crate::nested::MapMode;
-use crate::node::{Node, NodeCall, NodeSettings};
-use crate::resource::panic_message;
+use crate::node::{Node, NodeSettings};
 use crate::value::{TypeInfo, Value};
 
 /// Everything that identifies one UDF of a lowered plan. Serialisable: a
@@ -284,9 +280,8 @@ fn external(error: Error) -> DataFusionError {
     DataFusionError::External(Box::new(error))
 }
 
-/// Calls a node on a batch: the batch implementation on chunks when the
-/// node is mapped and has one, else the singular one per row. When mapped,
-/// the last argument holds each row's item index (for error messages).
+/// Calls a node on a batch of Arrow arrays (see [`NodeCallSite`]). When
+/// mapped, the last argument holds each row's item index (for errors).
 fn invoke_node(
     node: &Node,
     path: &str,
@@ -316,60 +311,15 @@ fn invoke_node(
             })
         })
         .collect::<DfResult<_>>()?;
-    let mut outputs: Vec<Vec<Value>> = vec![Vec::with_capacity(rows); node.outputs().len()];
-    let mut calls = 0u64;
-    match (node.batch(), mapped) {
-        (Some(batch), true) if rows > 0 => {
-            let size = node.settings().batch_size.unwrap_or(default_batch_size).max(1);
-            for start in (0..rows).step_by(size) {
-                let end = (start + size).min(rows);
-                let chunk: Vec<Vec<Value>> = columns.iter().map(|c| c[start..end].to_vec()).collect();
-                let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| batch(&chunk)));
-                let produced = match Failure::of(outcome) {
-                    Ok(produced) => produced,
-                    Err(failure) => {
-                        let (row, failure) = failing_row(node, &chunk).unwrap_or((0, failure));
-                        return Err(external(failure.at(path, item_of(start + row))));
-                    }
-                };
-                crate::engine::check_batch_shape(path, &produced, outputs.len(), end - start).map_err(external)?;
-                for (out, column) in outputs.iter_mut().zip(produced) {
-                    out.extend(column);
-                }
-                calls += 1;
-                advance((end - start) as u64);
-            }
-        }
-        _ => match node.call() {
-            NodeCall::Sync(f) => {
-                let mut args = Vec::with_capacity(n_inputs);
-                let mut produced = Vec::with_capacity(outputs.len());
-                for row in 0..rows {
-                    args.clear();
-                    args.extend(columns.iter().map(|c| c[row].clone()));
-                    produced.clear();
-                    let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(&args, &mut produced)));
-                    Failure::of(result).map_err(|failure| external(failure.at(path, item_of(row))))?;
-                    for (out, value) in outputs.iter_mut().zip(produced.drain(..)) {
-                        out.push(value);
-                    }
-                    calls += 1;
-                    advance(1);
-                }
-            }
-            NodeCall::Async(f) => {
-                let results = run_async(f.clone(), &columns, rows, node.settings().concurrency)?;
-                for (row, result) in results.into_iter().enumerate() {
-                    let values = Failure::of(Ok(result)).map_err(|failure| external(failure.at(path, item_of(row))))?;
-                    for (out, value) in outputs.iter_mut().zip(values) {
-                        out.push(value);
-                    }
-                    calls += 1;
-                }
-                advance(rows as u64);
-            }
-        },
-    }
+    let site = NodeCallSite {
+        node,
+        path,
+        mapped,
+        default_batch_size,
+        item_of: &item_of,
+        advance,
+    };
+    let Called { outputs, calls } = site.call(&columns, rows).map_err(external)?;
     let arrays = node
         .outputs()
         .iter()
@@ -395,44 +345,6 @@ fn invoke_node(
         Arc::new(StructArray::try_new(Fields::from(fields), arrays, None)?)
     };
     Ok((out, calls))
-}
-
-/// Runs async nodes' futures; separate from DataFusion's own runtime so a
-/// UDF (called synchronously from a DataFusion task) can wait on them.
-static ASYNC_RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("nodefusion-async")
-        .enable_all()
-        .build()
-        .expect("the async node runtime starts")
-});
-
-type AsyncResult = Result<Vec<Value>, crate::node::BoxError>;
-
-/// One future per row, at most `limit` in flight, results in row order.
-/// Panics inside a future come back as errors of that row.
-fn run_async(
-    f: Arc<crate::node::AsyncFn>,
-    columns: &[Vec<Value>],
-    rows: usize,
-    limit: usize,
-) -> DfResult<Vec<AsyncResult>> {
-    let calls: Vec<BoxFuture<'static, AsyncResult>> = (0..rows)
-        .map(|row| guard(f(columns.iter().map(|c| c[row].clone()).collect())))
-        .collect();
-    let task = ASYNC_RUNTIME.spawn(futures::stream::iter(calls).buffered(limit.max(1)).collect::<Vec<_>>());
-    futures::executor::block_on(task).map_err(|e| DataFusionError::Execution(format!("async node task: {e}")))
-}
-
-/// A node's future whose panic becomes an error.
-fn guard(future: BoxFuture<'static, AsyncResult>) -> BoxFuture<'static, AsyncResult> {
-    Box::pin(async move {
-        match AssertUnwindSafe(future).catch_unwind().await {
-            Ok(result) => result,
-            Err(panic) => Err(format!("panicked: {}", panic_message(panic.as_ref())).into()),
-        }
-    })
 }
 
 /// `[0, len)` per row: one list for zip (after checking that all lists have
