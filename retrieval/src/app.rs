@@ -412,29 +412,29 @@ pub fn inputs(options: &RunOptions, data: &(String, String, String), model_dir: 
         .with("top_k", options.top_k)
         .with(
             "fusion",
-            Res::new(Fusion {
+            Fusion {
                 method: FusionMethod::ZScore,
                 weights: None,
                 top_k: options.top_k,
-            }),
+            },
         )
         .with(
             "reranker",
-            Res::new(Reranker {
+            Reranker {
                 top_k: options.rerank_k,
                 keep_order: Some(KeepOrder {
                     method: FusionMethod::ZScore,
                     first_stage_weight: 1.0,
                     rerank_weight: 1.0,
                 }),
-            }),
+            },
         )
         .with(
             "evaluator",
-            Res::new(Evaluator {
+            Evaluator {
                 ndcg_at: vec![10],
                 recall_at: vec![10, 100],
-            }),
+            },
         )
 }
 

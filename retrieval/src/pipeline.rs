@@ -95,15 +95,15 @@ pub struct Fusion {
     pub top_k: usize,
 }
 
-impl Resource for Fusion {
-    type Loaded = FusionParams;
-    fn load(&self) -> Result<FusionParams, BoxError> {
-        Ok(FusionParams {
+impl Fusion {
+    /// The fusion stage's parameters for these settings.
+    pub fn params(&self) -> FusionParams {
+        FusionParams {
             method: self.method,
             weights: self.weights.map(Vec::from),
             top_k: Some(self.top_k),
             ..FusionParams::default()
-        })
+        }
     }
 }
 
@@ -131,13 +131,6 @@ pub struct KeepOrder {
     pub rerank_weight: f64,
 }
 
-impl Resource for Reranker {
-    type Loaded = Reranker;
-    fn load(&self) -> Result<Reranker, BoxError> {
-        Ok(self.clone())
-    }
-}
-
 /// Evaluation cut-offs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Evaluator {
@@ -145,13 +138,6 @@ pub struct Evaluator {
     pub ndcg_at: Vec<usize>,
     /// Recall cut-offs.
     pub recall_at: Vec<usize>,
-}
-
-impl Resource for Evaluator {
-    type Loaded = Evaluator;
-    fn load(&self) -> Result<Evaluator, BoxError> {
-        Ok(self.clone())
-    }
 }
 
 /// Where indexes are written, and whether existing ones are replaced.
@@ -413,8 +399,8 @@ fn fuse_lists(lists: &[&[Hit]], params: &FusionParams) -> Result<Vec<Hit>, BoxEr
 }
 
 #[node(output = "fused_hits")]
-fn fuse_results(colbert_hits: &[Hit], bm25_hits: &[Hit], fusion: &Res<Fusion>) -> Result<Vec<Hit>, BoxError> {
-    fuse_lists(&[colbert_hits, bm25_hits], &*fusion.get()?)
+fn fuse_results(colbert_hits: &[Hit], bm25_hits: &[Hit], fusion: &Fusion) -> Result<Vec<Hit>, BoxError> {
+    fuse_lists(&[colbert_hits, bm25_hits], &fusion.params())
 }
 
 #[node(output = "reranked_hits")]
@@ -422,10 +408,10 @@ fn rerank_results(
     encoded_query: &EncodedQuery,
     fused_hits: &[Hit],
     passage_lookup: &Res<PassageLookup>,
-    reranker: &Res<Reranker>,
+    reranker: &Reranker,
 ) -> Result<Vec<Hit>, BoxError> {
     let lookup = passage_lookup.get()?;
-    let settings = reranker.get()?;
+    let settings = reranker;
     let candidates: Vec<u32> = fused_hits.iter().filter_map(|h| lookup.id_of(&h.uuid)).collect();
     let reranked: Vec<Hit> = rerank(&encoded_query.embeddings, &candidates, lookup.docs(), candidates.len())?
         .into_iter()
@@ -516,9 +502,9 @@ fn evaluate_systems(
 fn compute_ndcg(
     all_predictions: &[Prediction],
     ground_truths: &[GroundTruth],
-    evaluator: &Res<Evaluator>,
+    evaluator: &Evaluator,
 ) -> Result<Vec<MetricValue>, BoxError> {
-    let cuts: Vec<Measure> = evaluator.get()?.ndcg_at.iter().map(|&k| Measure::Ndcg(k)).collect();
+    let cuts: Vec<Measure> = evaluator.ndcg_at.iter().map(|&k| Measure::Ndcg(k)).collect();
     evaluate_systems(all_predictions, ground_truths, &cuts)
 }
 
@@ -526,9 +512,9 @@ fn compute_ndcg(
 fn compute_recall(
     all_predictions: &[Prediction],
     ground_truths: &[GroundTruth],
-    evaluator: &Res<Evaluator>,
+    evaluator: &Evaluator,
 ) -> Result<Vec<MetricValue>, BoxError> {
-    let cuts: Vec<Measure> = evaluator.get()?.recall_at.iter().map(|&k| Measure::Recall(k)).collect();
+    let cuts: Vec<Measure> = evaluator.recall_at.iter().map(|&k| Measure::Recall(k)).collect();
     evaluate_systems(all_predictions, ground_truths, &cuts)
 }
 
