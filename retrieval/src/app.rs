@@ -92,7 +92,8 @@ impl EncoderKind {
     }
 
     /// The cached model of this kind (multilingual-e5-small or
-    /// all-MiniLM-L6-v2), fetched by its `scripts/fetch-*.sh` on first use.
+    /// all-MiniLM-L6-v2), fetched on first use by its `scripts/fetch-*.sh`,
+    /// embedded in the binary ([`crate::setup`]).
     pub fn default_model_dir(self) -> Result<PathBuf, BoxError> {
         let (name, script) = match self {
             EncoderKind::E5 => (E5_MODEL_NAME, "fetch-e5.sh"),
@@ -100,11 +101,7 @@ impl EncoderKind {
         };
         let dir = default_cache_dir().join("models").join(name);
         if !dir.join("model.safetensors").exists() {
-            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts").join(script);
-            let status = std::process::Command::new("bash").arg(&script).status()?;
-            if !status.success() {
-                return Err(format!("{} failed ({status}); run it by hand to see why", script.display()).into());
-            }
+            crate::setup::run_script(script)?;
         }
         Ok(dir)
     }

@@ -7,3 +7,4 @@ pub mod app;
 pub mod benchmark;
 pub mod data;
 pub mod pipeline;
+pub mod setup;
