@@ -213,7 +213,29 @@ pub enum Error {
     /// A resource failed to load.
     #[error(transparent)]
     Resource(#[from] ResourceError),
-    /// An engine failed (DataFusion, Arrow conversion, runtime).
+    /// A value of a node's port does not convert to or from Arrow: the
+    /// fault of the port's type (its author's).
+    #[error("{} '{port}' of node '{node}' does not convert {}: {source}",
+        if *.output { "output" } else { "input" },
+        if *.output { "to Arrow" } else { "from Arrow" })]
+    Conversion {
+        /// The node's path (`input` for a pipeline input).
+        node: String,
+        /// The port's name.
+        port: String,
+        /// An output (to Arrow) rather than an input (from Arrow).
+        output: bool,
+        /// What the conversion reported.
+        source: Box<crate::arrow_convert::ArrowConversionError>,
+    },
+    /// DataFusion failed planning or executing the lowered plan.
+    #[error("DataFusion: {0}")]
+    DataFusion(#[source] Box<datafusion::common::DataFusionError>),
+    /// An invariant of nodefusion itself broke: a bug, to be reported.
+    #[error("internal error, a bug in nodefusion (please report it): {0}")]
+    Internal(String),
+    /// An engine's machinery failed (its runtime, a cluster connection, a
+    /// remote task).
     #[error("{engine} engine: {message}")]
     Engine {
         /// The engine's name.
@@ -243,6 +265,14 @@ impl Error {
         }
     }
 }
+
+/// [`Error::Internal`] with a formatted message: an invariant broke.
+macro_rules! bug {
+    ($($arg:tt)*) => {
+        $crate::error::Error::Internal(format!($($arg)*))
+    };
+}
+pub(crate) use bug;
 
 fn item_suffix(item: Option<usize>) -> String {
     item.map(|i| format!(" on item {i}")).unwrap_or_default()

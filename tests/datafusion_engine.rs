@@ -513,3 +513,44 @@ fn an_arrow_conversion_failure_names_the_value_and_the_type() {
         "{err}"
     );
 }
+
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+enum Ratio {
+    Undefined,
+    Value(f32),
+}
+
+#[node(output = "ratio")]
+fn inverse(x: i64) -> Ratio {
+    match x {
+        i64::MIN => Ratio::Undefined,
+        x => Ratio::Value(1.0 / x as f32),
+    }
+}
+
+#[test]
+fn a_value_without_an_arrow_form_is_a_conversion_error_naming_the_node_and_port() {
+    let p = pipeline![
+        pipeline![inverse::node()]
+            .unwrap()
+            .as_node("inverses")
+            .rename_input("x", "xs")
+            .map_over(["xs"])
+    ]
+    .unwrap();
+    // 1/0 is infinite, which the JSON form of an enum with data cannot hold.
+    let error = datafusion()
+        .run(&p, Inputs::new().with("xs", vec![1i64, 0, 2]), None)
+        .unwrap_err();
+    match &error {
+        nodefusion::Error::Conversion { node, port, output, .. } => {
+            assert_eq!(
+                (node.as_str(), port.as_str(), *output),
+                ("inverses/inverse", "ratio", true),
+                "{error}"
+            );
+            assert!(error.to_string().contains("inf has no JSON form"), "{error}");
+        }
+        other => panic!("expected a conversion error, got {other}"),
+    }
+}

@@ -202,6 +202,7 @@ impl BallistaEngine {
                 "{message} (a scheduler or executor refuses a message over its --grpc-max-message-size this way)"
             )),
             Error::Engine { message, .. } => ballista_error(message),
+            Error::DataFusion(error) => ballista_error(error),
             other => other,
         })
     }

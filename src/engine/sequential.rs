@@ -17,7 +17,7 @@ use std::time::Instant;
 use super::call::{Called, NodeCallSite};
 use super::report::{Progress, Recorder};
 use super::{Engine, path_of};
-use crate::error::Error;
+use crate::error::{Error, bug};
 use crate::inputs::{Inputs, Outputs};
 use crate::nested::{MapMode, PipelineNode};
 use crate::node::Node;
@@ -87,10 +87,10 @@ impl Engine for SequentialEngine {
         let mut values = BTreeMap::new();
         for name in wanted {
             let ty = pipeline.output_type(&name).expect("wanted outputs are produced");
-            let column = frame.columns.remove(&name).ok_or_else(|| Error::Engine {
-                engine: "sequential",
-                message: format!("output '{name}' was not produced"),
-            })?;
+            let column = frame
+                .columns
+                .remove(&name)
+                .ok_or_else(|| bug!("output '{name}' was not produced"))?;
             values.insert(name, (column.get(0).clone(), ty));
         }
         let report = std::mem::take(&mut run.recorder).finish();
@@ -155,10 +155,10 @@ impl Run<'_> {
             .inputs()
             .iter()
             .map(|p| {
-                frame.columns.get(&p.name).ok_or_else(|| Error::Engine {
-                    engine: "sequential",
-                    message: format!("'{path}' needs '{}', which was not computed", p.name),
-                })
+                frame
+                    .columns
+                    .get(&p.name)
+                    .ok_or_else(|| bug!("'{path}' needs '{}', which was not computed", p.name))
             })
             .collect::<Result<_, _>>()?;
         let rows = frame.rows;
@@ -300,10 +300,7 @@ fn take_shared(frame: &Frame, name: &str) -> Result<Column, Error> {
 }
 
 fn missing(path: &str, name: &str) -> Error {
-    Error::Engine {
-        engine: "sequential",
-        message: format!("'{path}' needs '{name}', which was not computed"),
-    }
+    bug!("'{path}' needs '{name}', which was not computed")
 }
 
 /// The item index combinations of a map: `None` if zipped lists differ in

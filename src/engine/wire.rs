@@ -57,6 +57,9 @@ pub(crate) enum Portable {
     Engine {
         message: String,
     },
+    Internal {
+        message: String,
+    },
 }
 
 impl Portable {
@@ -98,6 +101,12 @@ impl Portable {
             Error::Engine { message, .. } => Portable::Engine {
                 message: message.clone(),
             },
+            Error::Conversion { .. } | Error::DataFusion(_) => Portable::Engine {
+                message: error.to_string(),
+            },
+            Error::Internal(message) => Portable::Internal {
+                message: message.clone(),
+            },
             _ => return None,
         })
     }
@@ -133,6 +142,7 @@ impl Portable {
                 engine: "executor",
                 message,
             },
+            Portable::Internal { message } => Error::Internal(message),
         }
     }
 }

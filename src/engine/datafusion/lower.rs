@@ -46,7 +46,7 @@ use datafusion::logical_expr::{
 use super::udf::{NodefusionUdf, UdfConfig};
 use crate::engine::path_of;
 use crate::engine::report::Recorder;
-use crate::error::Error;
+use crate::error::{Error, bug};
 use crate::nested::{MapMode, PipelineNode};
 use crate::node::Node;
 use crate::pipeline::{Pipeline, Step};
@@ -102,14 +102,13 @@ fn column(name: &str) -> Expr {
 
 /// A literal holding one value, through its Arrow form.
 pub(crate) fn literal(value: &Value, ty: &TypeInfo, name: &str) -> Result<Expr, Error> {
-    let array = (ty.arrow.to_arrow)(std::slice::from_ref(value)).map_err(|e| Error::Engine {
-        engine: "datafusion",
-        message: format!("input '{name}': {e}"),
+    let array = (ty.arrow.to_arrow)(std::slice::from_ref(value)).map_err(|source| Error::Conversion {
+        node: "the pipeline".into(),
+        port: name.into(),
+        output: true,
+        source: Box::new(source),
     })?;
-    let scalar = ScalarValue::try_from_array(&array, 0).map_err(|e| Error::Engine {
-        engine: "datafusion",
-        message: format!("input '{name}': {e}"),
-    })?;
+    let scalar = ScalarValue::try_from_array(&array, 0).map_err(df)?;
     Ok(lit(scalar))
 }
 
@@ -143,10 +142,7 @@ impl<'a> Lowering<'a> {
                 .iter()
                 .find(|p| &p.name == name)
                 .map(|p| p.ty)
-                .ok_or_else(|| Error::Engine {
-                    engine: "datafusion",
-                    message: format!("input '{name}' is not an input of the pipeline"),
-                })?;
+                .ok_or_else(|| bug!("input '{name}' is not an input of the pipeline"))?;
             let col = self.fresh();
             row.push(literal(value, &ty, name)?);
             names.push(col.clone());
@@ -220,10 +216,9 @@ impl<'a> Lowering<'a> {
             .inputs()
             .iter()
             .map(|p| {
-                env.get(&p.name).map(|c| column(c)).ok_or_else(|| Error::Engine {
-                    engine: "datafusion",
-                    message: format!("'{path}' needs '{}', which was not computed", p.name),
-                })
+                env.get(&p.name)
+                    .map(|c| column(c))
+                    .ok_or_else(|| bug!("'{path}' needs '{}', which was not computed", p.name))
             })
             .collect::<Result<_, _>>()?;
         if let Some(first) = level.positions.first() {
@@ -277,10 +272,9 @@ impl<'a> Lowering<'a> {
         let inner_wanted = ports.inner_wanted(needed);
         let mut inner_env: HashMap<String, String> = HashMap::new();
         let outer_column = |env: &HashMap<String, String>, name: &str| {
-            env.get(name).cloned().ok_or_else(|| Error::Engine {
-                engine: "datafusion",
-                message: format!("'{path}' needs '{name}', which was not computed"),
-            })
+            env.get(name)
+                .cloned()
+                .ok_or_else(|| bug!("'{path}' needs '{name}', which was not computed"))
         };
 
         if !nested.is_mapped() {
@@ -411,10 +405,7 @@ impl<'a> Lowering<'a> {
             let inner_col = inner_env
                 .get(&output.inner.name)
                 .cloned()
-                .ok_or_else(|| Error::Engine {
-                    engine: "datafusion",
-                    message: format!("'{path}' did not compute '{}'", output.inner.name),
-                })?;
+                .ok_or_else(|| bug!("'{path}' did not compute '{}'", output.inner.name))?;
             let mut fields = Vec::new();
             for (k, p) in positions.iter().enumerate() {
                 fields.push(lit(format!("p{k}")));

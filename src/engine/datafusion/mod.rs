@@ -40,7 +40,7 @@ pub use udf::UdfConfig;
 
 use super::report::Recorder;
 use super::{Engine, wanted_outputs};
-use crate::error::Error;
+use crate::error::{Error, bug};
 use crate::inputs::{Inputs, Outputs};
 use crate::pipeline::{Pipeline, Step};
 use crate::value::TypeInfo;
@@ -200,10 +200,7 @@ impl DataFusionEngine {
             .await
             .map_err(from_datafusion)?;
         Ok(datafusion::arrow::util::pretty::pretty_format_batches(&batches)
-            .map_err(|e| Error::Engine {
-                engine: "datafusion",
-                message: e.to_string(),
-            })?
+            .map_err(|e| Error::DataFusion(Box::new(e.into())))?
             .to_string())
     }
 
@@ -226,18 +223,16 @@ impl PlannedRun {
         let batch = single_row(&batches)?;
         let mut values = BTreeMap::new();
         for (name, ty) in &self.outputs {
-            let array = batch.column_by_name(name).ok_or_else(|| Error::Engine {
-                engine: "datafusion",
-                message: format!("the plan did not return '{name}'"),
+            let array = batch
+                .column_by_name(name)
+                .ok_or_else(|| bug!("the plan did not return '{name}'"))?;
+            let mut converted = (ty.arrow.from_arrow)(array.as_ref()).map_err(|source| Error::Conversion {
+                node: "the pipeline".into(),
+                port: name.clone(),
+                output: false,
+                source: Box::new(source),
             })?;
-            let mut converted = (ty.arrow.from_arrow)(array.as_ref()).map_err(|e| Error::Engine {
-                engine: "datafusion",
-                message: format!("output '{name}': {e}"),
-            })?;
-            let value = converted.pop().ok_or_else(|| Error::Engine {
-                engine: "datafusion",
-                message: format!("output '{name}' is empty"),
-            })?;
+            let value = converted.pop().ok_or_else(|| bug!("output '{name}' is empty"))?;
             values.insert(name.clone(), (value, *ty));
         }
         let recorder = Arc::try_unwrap(self.recorder).unwrap_or_default();
@@ -248,10 +243,7 @@ impl PlannedRun {
 fn single_row(batches: &[RecordBatch]) -> Result<RecordBatch, Error> {
     let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
     if rows != 1 {
-        return Err(Error::Engine {
-            engine: "datafusion",
-            message: format!("the plan returned {rows} rows instead of one"),
-        });
+        return Err(bug!("the plan returned {rows} rows instead of one"));
     }
     Ok(batches
         .iter()
@@ -289,7 +281,7 @@ pub(crate) fn from_datafusion(error: DataFusionError) -> Error {
             Ok(error) => *error,
             Err(other) => match other.downcast::<DataFusionError>() {
                 Ok(inner) => from_datafusion(*inner),
-                Err(other) => engine_error(other.to_string()),
+                Err(other) => datafusion_error(DataFusionError::External(other)),
             },
         },
         DataFusionError::Context(_, inner) => from_datafusion(*inner),
@@ -297,25 +289,25 @@ pub(crate) fn from_datafusion(error: DataFusionError) -> Error {
         // partitions still hold it, ours is a copy of the error it carries.
         DataFusionError::Shared(shared) => match Arc::try_unwrap(shared) {
             Ok(inner) => from_datafusion(inner),
-            Err(shared) => carried(&shared).map_or_else(|| engine_error(shared.to_string()), Error::copy),
+            Err(shared) => match carried(&shared).map(Error::copy) {
+                Some(error) => error,
+                None => datafusion_error(DataFusionError::Shared(shared)),
+            },
         },
         DataFusionError::ArrowError(arrow, _) => match *arrow {
             datafusion::arrow::error::ArrowError::ExternalError(boxed) => {
                 from_datafusion(DataFusionError::External(boxed))
             }
-            other => engine_error(other.to_string()),
+            other => datafusion_error(DataFusionError::ArrowError(Box::new(other), None)),
         },
-        other => engine_error(other.to_string()),
+        other => datafusion_error(other),
     }
 }
 
-/// An engine error with `message`, or the node's error it carries as text
-/// (from another process: see [`wire`](super::wire)).
-fn engine_error(message: String) -> Error {
-    super::wire::find(&message).unwrap_or(Error::Engine {
-        engine: "datafusion",
-        message,
-    })
+/// The node's error `error` carries as text (from another process: see
+/// [`wire`](super::wire)), or `error` itself.
+fn datafusion_error(error: DataFusionError) -> Error {
+    super::wire::find(&error.to_string()).unwrap_or_else(|| Error::DataFusion(Box::new(error)))
 }
 
 /// The nodefusion error inside a DataFusion error, if any.

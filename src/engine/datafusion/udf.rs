@@ -303,10 +303,12 @@ fn invoke_node(
         .iter()
         .zip(arrays)
         .map(|(port, array)| {
-            (port.ty.arrow.from_arrow)(array.as_ref()).map_err(|e| {
-                external(Error::Engine {
-                    engine: "datafusion",
-                    message: format!("input '{}' of node '{path}': {e}", port.name),
+            (port.ty.arrow.from_arrow)(array.as_ref()).map_err(|source| {
+                external(Error::Conversion {
+                    node: path.into(),
+                    port: port.name.clone(),
+                    output: false,
+                    source: Box::new(source),
                 })
             })
         })
@@ -325,10 +327,12 @@ fn invoke_node(
         .iter()
         .zip(&outputs)
         .map(|(port, values)| {
-            (port.ty.arrow.to_arrow)(values).map_err(|e| {
-                external(Error::Engine {
-                    engine: "datafusion",
-                    message: format!("output '{}' of node '{path}': {e}", port.name),
+            (port.ty.arrow.to_arrow)(values).map_err(|source| {
+                external(Error::Conversion {
+                    node: path.into(),
+                    port: port.name.clone(),
+                    output: true,
+                    source: Box::new(source),
                 })
             })
         })
