@@ -31,7 +31,7 @@
 //! ## Glossary
 //!
 //! - **node** ([`Node`]): a function with named inputs (its parameter names)
-//!   and named outputs, made by [`#[node]`](node). It may be `async` and may
+//!   and named outputs, made by [`#[node]`](macro@node). It may be `async` and may
 //!   carry a batch implementation used automatically when it runs mapped.
 //! - **pipeline** ([`Pipeline`]): nodes wired by the names of their inputs and
 //!   outputs into a DAG, validated when built.

@@ -1,6 +1,6 @@
 //! Nodes: a function with named inputs and outputs.
 //!
-//! Most nodes come from the [`#[node]`](crate::node) attribute on a plain
+//! Most nodes come from the [`#[node]`](macro@crate::node) attribute on a plain
 //! function; [`Node::builder`] builds one at run time (tests, generated
 //! pipelines). A node is a cheap handle: cloning it shares the function.
 

@@ -192,17 +192,17 @@ impl Pipeline {
     }
 
     /// The inputs of step `index` (in [`steps`](Self::steps) order).
-    pub fn step_inputs(&self, index: usize) -> &[Port] {
+    pub(crate) fn step_inputs(&self, index: usize) -> &[Port] {
         &self.inner.ports[index].inputs
     }
 
     /// The outputs of step `index`.
-    pub fn step_outputs(&self, index: usize) -> &[Port] {
+    pub(crate) fn step_outputs(&self, index: usize) -> &[Port] {
         &self.inner.ports[index].outputs
     }
 
     /// The index of the step producing `name`.
-    pub fn producer_of(&self, name: &str) -> Option<usize> {
+    pub(crate) fn producer_of(&self, name: &str) -> Option<usize> {
         self.inner.producers.get(name).copied()
     }
 
@@ -246,7 +246,7 @@ impl Pipeline {
     }
 
     /// The bound default inputs.
-    pub fn bound(&self) -> &BTreeMap<String, (Value, TypeInfo)> {
+    pub(crate) fn bound(&self) -> &BTreeMap<String, (Value, TypeInfo)> {
         &self.bound
     }
 

@@ -1,4 +1,4 @@
-//! Late-interaction (ColBERT) text encoder on [candle]: one L2-normalised
+//! Late-interaction (ColBERT) text encoder on candle: one L2-normalised
 //! vector per token.
 //!
 //! # References

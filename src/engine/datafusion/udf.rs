@@ -33,7 +33,7 @@ use crate::value::{TypeInfo, Value};
 /// Everything that identifies one UDF of a lowered plan. Serialisable: a
 /// process that links the same nodes rebuilds the UDF from it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum UdfConfig {
+pub(crate) enum UdfConfig {
     /// A node call.
     Node {
         /// The node's id in the [registry](crate::registry).

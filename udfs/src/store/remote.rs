@@ -44,8 +44,9 @@ impl Default for RemoteTimeouts {
 }
 
 impl RemoteTimeouts {
-    /// The defaults, overridden by the `NODEFUSION_*` variables of the
-    /// [module](self) documentation.
+    /// The defaults (connect 5 s, request 30 s, 2 retries), overridden by
+    /// `NODEFUSION_CONNECT_TIMEOUT_SECS`, `NODEFUSION_REQUEST_TIMEOUT_SECS`
+    /// and `NODEFUSION_RETRIES`.
     ///
     /// ```
     /// let timeouts = nodefusion_udfs::store::RemoteTimeouts::from_env().unwrap();
