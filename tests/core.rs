@@ -18,14 +18,12 @@ fn engine() -> SequentialEngine {
     SequentialEngine::default().with_progress(false)
 }
 
-#[test]
-fn every_shared_case_gives_its_expected_outputs() {
-    for case in cases() {
-        let out = engine().run(&case.pipeline, case.inputs, None).unwrap();
-        let got = serde_json::to_value(out.to_json()).unwrap();
-        assert_eq!(got, case.expected, "case {}", case.name);
-    }
-}
+// Each shared case gives its expected outputs.
+test_each_case!(expected_outputs, |case| {
+    let out = engine().run(&case.pipeline, case.inputs, None).unwrap();
+    let got = serde_json::to_value(out.to_json()).unwrap();
+    assert_eq!(got, case.expected);
+});
 
 #[test]
 fn a_node_takes_its_parameter_names_as_inputs() {

@@ -34,37 +34,27 @@ fn datafusion() -> DataFusionEngine {
     DataFusionEngine::new().with_target_partitions(2)
 }
 
-#[test]
-fn every_shared_case_matches_the_sequential_engine() {
-    for case in cases() {
-        let want = sequential()
-            .run(&case.pipeline, case.inputs.clone(), None)
-            .unwrap()
-            .to_json();
-        let got = datafusion()
-            .run(&case.pipeline, case.inputs, None)
-            .unwrap_or_else(|e| panic!("case {}: {e}", case.name))
-            .to_json();
-        assert_eq!(got, want, "case {}", case.name);
-    }
+/// The case's outputs from `engine`, which must equal the sequential engine's.
+fn assert_matches_sequential(engine: DataFusionEngine, case: Case) {
+    let want = sequential()
+        .run(&case.pipeline, case.inputs.clone(), None)
+        .unwrap()
+        .to_json();
+    let got = engine.run(&case.pipeline, case.inputs, None).unwrap().to_json();
+    assert_eq!(got, want);
 }
 
-#[test]
-fn shuffled_maps_give_the_same_results_as_round_robin_ones() {
-    for case in cases() {
-        let want = sequential()
-            .run(&case.pipeline, case.inputs.clone(), None)
-            .unwrap()
-            .to_json();
-        let got = DataFusionEngine::new()
+// Each shared case gives the sequential engine's outputs, with round-robin
+// maps and with shuffled (hash-partitioned) ones.
+test_each_case!(matches_sequential, |case| assert_matches_sequential(datafusion(), case));
+test_each_case!(shuffled_maps_match_sequential, |case| {
+    assert_matches_sequential(
+        DataFusionEngine::new()
             .with_target_partitions(3)
-            .with_shuffled_maps(true)
-            .run(&case.pipeline, case.inputs, None)
-            .unwrap_or_else(|e| panic!("case {}: {e}", case.name))
-            .to_json();
-        assert_eq!(got, want, "case {}", case.name);
-    }
-}
+            .with_shuffled_maps(true),
+        case,
+    )
+});
 
 #[test]
 fn enums_with_data_cross_maps_whichever_variant_is_broadcast() {

@@ -287,6 +287,49 @@ pub fn passages(n: usize) -> Vec<Passage> {
         .collect()
 }
 
+/// The shared case named `name`.
+pub fn case(name: &str) -> Case {
+    cases()
+        .into_iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no shared case '{name}'"))
+}
+
+/// One test per shared case, in the module `$module`, each calling
+/// `$check(case)`, so that the first failing case does not hide the others;
+/// `every_case_has_its_test` fails when a case is added to [`cases`]
+/// without a name here.
+macro_rules! test_each_case {
+    ($module:ident, $check:expr) => {
+        mod $module {
+            use super::*;
+            test_each_case!(@tests $check;
+                chain diamond multiple_outputs reference_parameters_and_strings
+                map_zip_single_list map_over_empty_list map_product nested_maps
+                structs_resources_and_batches nested_unmapped_with_renames
+                top_level_bind_overridden_and_nested_bind_kept zip_of_two_lists_and_a_shared_input
+                enums_with_data_mapped_and_broadcast async_nodes_mapped);
+        }
+    };
+    (@tests $check:expr; $($name:ident)*) => {
+        $(
+            #[test]
+            fn $name() {
+                let check: fn(common::Case) = $check;
+                check(common::case(stringify!($name)));
+            }
+        )*
+
+        #[test]
+        fn every_case_has_its_test() {
+            let tested = [$(stringify!($name)),*];
+            let cases: Vec<&str> = common::cases().iter().map(|c| c.name).collect();
+            assert_eq!(tested.to_vec(), cases);
+        }
+    };
+}
+pub(crate) use test_each_case;
+
 pub fn cases() -> Vec<Case> {
     use serde_json::json;
     vec![
