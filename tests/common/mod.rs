@@ -298,7 +298,9 @@ pub fn case(name: &str) -> Case {
 /// One test per shared case, in the module `$module`, each calling
 /// `$check(case)`, so that the first failing case does not hide the others;
 /// `every_case_has_its_test` fails when a case is added to [`cases`]
-/// without a name here.
+/// without a name here. (Not every test binary that shares this module
+/// uses it.)
+#[allow(unused_macros)]
 macro_rules! test_each_case {
     ($module:ident, $check:expr) => {
         mod $module {
@@ -328,6 +330,7 @@ macro_rules! test_each_case {
         }
     };
 }
+#[allow(unused_imports)]
 pub(crate) use test_each_case;
 
 pub fn cases() -> Vec<Case> {
