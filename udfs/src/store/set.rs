@@ -132,13 +132,12 @@ impl IndexSet {
     /// than sets) as an index directly in the folder.
     pub async fn published(&self, names: &[&str]) -> Result<Vec<String>> {
         let in_set = self.current().await?.map(|m| m.indexes).unwrap_or_default();
-        let mut found = Vec::new();
-        for name in names {
-            if in_set.iter().any(|n| n == name) || self.legacy(name)?.exists().await? {
-                found.push(name.to_string());
-            }
-        }
-        Ok(found)
+        let legacy = self.published_legacy(names).await?;
+        Ok(names
+            .iter()
+            .filter(|name| in_set.iter().chain(&legacy).any(|n| n == *name))
+            .map(|name| name.to_string())
+            .collect())
     }
 
     /// Where the published index `name` lives: in the set's generation, or
