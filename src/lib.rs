@@ -127,12 +127,17 @@ pub use value::{Data, TypeInfo, Value};
 ///   parameter and returning one `Vec<R>` per output (a tuple of `Vec`s for
 ///   several outputs), wrapped in `Result` exactly when the singular
 ///   function returns a `Result`;
+/// - `constant = "name"` or `constant = ("a", "b")`: inputs the batch
+///   implementation takes once per call as `&T` (a model, a setting): the
+///   engines split a chunk where such an input's value changes, so every
+///   row of one call shares it;
 /// - `batch_size = N`: items per batch call (default: the engine's);
 /// - `concurrency = N`: async calls in flight at once (default 16);
 /// - `name = "..."`: the node's name (default: the function's).
 ///
-/// Parameters may be `T`, `&T`, or `&[T]` (which borrows a `Vec<T>` input);
-/// `T` must be [`Data`]. A `Result` return's
+/// Parameters may be `T` (the value is moved in, cloned only when the
+/// engine still shares it), `&T`, or `&[T]` (which borrows a `Vec<T>`
+/// input); `T` must be [`Data`]. A `Result` return's
 /// error must convert into [`BoxError`]. The attribute also generates a
 /// module with the function's name holding `node()`, and registers the node
 /// in the [`registry`] under `module::path::function`; nodes must therefore

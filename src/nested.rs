@@ -60,7 +60,7 @@ pub struct PipelineNode {
 /// An input of a nested pipeline: its name inside and outside, and whether it
 /// is mapped (then the outer type is a list of the inner type).
 #[derive(Clone, Debug)]
-pub struct NestedInput {
+pub(crate) struct NestedInput {
     /// The name inside the nested pipeline.
     pub inner: Port,
     /// The name and type outside.
@@ -71,7 +71,7 @@ pub struct NestedInput {
 
 /// An output of a nested pipeline.
 #[derive(Clone, Debug)]
-pub struct NestedOutput {
+pub(crate) struct NestedOutput {
     /// The name and type inside.
     pub inner: Port,
     /// The name and type outside (a list when the node is mapped).
@@ -80,7 +80,7 @@ pub struct NestedOutput {
 
 /// The resolved ports of a [`PipelineNode`].
 #[derive(Clone, Debug)]
-pub struct NestedPorts {
+pub(crate) struct NestedPorts {
     /// The inputs, sorted by inner name.
     pub inputs: Vec<NestedInput>,
     /// The outputs, in the inner pipeline's step order.
@@ -174,7 +174,7 @@ impl PipelineNode {
 
     /// Resolves names and types, checking that every rename and mapped name
     /// exists.
-    pub fn ports(&self) -> Result<NestedPorts, PipelineError> {
+    pub(crate) fn ports(&self) -> Result<NestedPorts, PipelineError> {
         let inner_inputs: Vec<&Port> = self
             .pipeline
             .inputs()

@@ -35,14 +35,17 @@ impl Port {
     }
 }
 
-/// A synchronous singular call: the arguments in input order in, the
-/// outputs in output order pushed onto the second argument.
-pub type SyncFn = dyn Fn(&[Value], &mut Vec<Value>) -> Result<(), BoxError> + Send + Sync;
+/// A synchronous singular call: the arguments in input order in (owned, so
+/// the node can move them), the outputs in output order pushed onto the
+/// second argument.
+pub type SyncFn = dyn Fn(Vec<Value>, &mut Vec<Value>) -> Result<(), BoxError> + Send + Sync;
 /// An asynchronous singular call.
 pub type AsyncFn = dyn Fn(Vec<Value>) -> BoxFuture<'static, Result<Vec<Value>, BoxError>> + Send + Sync;
 /// A batch call: one column (`Vec`) per input in, one column per output out,
-/// each as long as the input columns.
-pub type BatchFn = dyn Fn(&[Vec<Value>]) -> Result<Vec<Vec<Value>>, BoxError> + Send + Sync;
+/// each as long as the input columns. The column of a
+/// [constant](NodeBuilder::constant) input holds one shared value
+/// ([`Value::same`]) on every row.
+pub type BatchFn = dyn Fn(Vec<Vec<Value>>) -> Result<Vec<Vec<Value>>, BoxError> + Send + Sync;
 
 /// How a node's singular implementation is called.
 #[derive(Clone)]
@@ -81,6 +84,8 @@ struct NodeDef {
     outputs: Vec<Port>,
     call: NodeCall,
     batch: Option<Arc<BatchFn>>,
+    /// Per input: whether the batch implementation takes it once per call.
+    constant: Vec<bool>,
 }
 
 /// A function with named inputs and outputs.
@@ -158,6 +163,13 @@ impl Node {
         self.def.batch.as_ref()
     }
 
+    /// Whether input `index` is constant for the batch implementation: every
+    /// row of one batch call holds the same value (see
+    /// [`NodeBuilder::constant`]).
+    pub fn is_constant(&self, index: usize) -> bool {
+        self.def.constant.get(index).copied().unwrap_or(false)
+    }
+
     /// Whether the singular implementation is an `async fn`.
     pub fn is_async(&self) -> bool {
         matches!(self.def.call, NodeCall::Async(_))
@@ -209,6 +221,7 @@ pub struct NodeBuilder {
     outputs: Vec<Port>,
     call: Option<NodeCall>,
     batch: Option<Arc<BatchFn>>,
+    constant: Vec<String>,
     settings: NodeSettings,
 }
 
@@ -222,6 +235,7 @@ impl NodeBuilder {
             outputs: Vec::new(),
             call: None,
             batch: None,
+            constant: Vec::new(),
             settings: NodeSettings::default(),
         }
     }
@@ -263,7 +277,7 @@ impl NodeBuilder {
     /// Sets a synchronous singular implementation.
     pub fn sync<F>(mut self, f: F) -> Self
     where
-        F: Fn(&[Value], &mut Vec<Value>) -> Result<(), BoxError> + Send + Sync + 'static,
+        F: Fn(Vec<Value>, &mut Vec<Value>) -> Result<(), BoxError> + Send + Sync + 'static,
     {
         self.call = Some(NodeCall::Sync(Arc::new(f)));
         self
@@ -281,9 +295,40 @@ impl NodeBuilder {
     /// Sets the batch implementation.
     pub fn batch<F>(mut self, f: F) -> Self
     where
-        F: Fn(&[Vec<Value>]) -> Result<Vec<Vec<Value>>, BoxError> + Send + Sync + 'static,
+        F: Fn(Vec<Vec<Value>>) -> Result<Vec<Vec<Value>>, BoxError> + Send + Sync + 'static,
     {
         self.batch = Some(Arc::new(f));
+        self
+    }
+
+    /// Declares input `name` constant for the batch implementation: the
+    /// engines split a chunk of rows where its value changes, so every row
+    /// of one batch call holds the same shared value and the
+    /// implementation can read it once (a model, a setting). With
+    /// `#[node(constant = "name")]` the batch function takes it as `&T`.
+    ///
+    /// ```
+    /// use nodefusion::{Node, Value};
+    /// let scale = Node::builder("scale")
+    ///     .input::<f64>("x")
+    ///     .input::<f64>("factor")
+    ///     .output::<f64>("y")
+    ///     .sync(|args, out| {
+    ///         let (x, f) = (args[0].downcast_ref::<f64>().unwrap(), args[1].downcast_ref::<f64>().unwrap());
+    ///         out.push(Value::new(x * f));
+    ///         Ok(())
+    ///     })
+    ///     .batch(|columns| {
+    ///         let factor = *columns[1][0].downcast_ref::<f64>().unwrap();
+    ///         let ys = columns[0].iter().map(|x| Value::new(x.downcast_ref::<f64>().unwrap() * factor));
+    ///         Ok(vec![ys.collect()])
+    ///     })
+    ///     .constant("factor")
+    ///     .build();
+    /// assert!(scale.is_constant(1));
+    /// ```
+    pub fn constant(mut self, name: impl Into<String>) -> Self {
+        self.constant.push(name.into());
         self
     }
 
@@ -302,9 +347,25 @@ impl NodeBuilder {
     /// Finishes the node.
     ///
     /// # Panics
-    /// If no singular implementation was set: that is a bug in the calling
-    /// code, not bad data.
+    /// If no singular implementation was set, or an input declared
+    /// [constant](Self::constant) does not exist: that is a bug in the
+    /// calling code, not bad data.
     pub fn build(self) -> Node {
+        let constant: Vec<bool> = self
+            .inputs
+            .iter()
+            .map(|port| self.constant.contains(&port.name))
+            .collect();
+        if let Some(unknown) = self
+            .constant
+            .iter()
+            .find(|name| !self.inputs.iter().any(|p| &p.name == *name))
+        {
+            panic!(
+                "node '{}' declares input '{unknown}' constant but has no such input",
+                self.name
+            );
+        }
         let id = self.id.unwrap_or_else(|| self.name.clone());
         let version = self.version.unwrap_or_else(|| {
             let mut h = std::hash::DefaultHasher::new();
@@ -326,6 +387,7 @@ impl NodeBuilder {
                 inputs: self.inputs,
                 outputs: self.outputs,
                 batch: self.batch,
+                constant,
             }),
             settings: self.settings,
         }

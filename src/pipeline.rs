@@ -305,7 +305,7 @@ impl Pipeline {
     }
 
     /// Which steps must run to produce `wanted` (indices in step order).
-    pub fn required_steps(&self, wanted: &BTreeSet<String>) -> Vec<bool> {
+    pub(crate) fn required_steps(&self, wanted: &BTreeSet<String>) -> Vec<bool> {
         let mut required = vec![false; self.inner.steps.len()];
         let mut pending: Vec<&str> = wanted.iter().map(String::as_str).collect();
         while let Some(name) = pending.pop() {

@@ -7,20 +7,30 @@ pub use inventory;
 use crate::node::BoxError;
 use crate::value::{Data, TypeError};
 
-/// Borrows argument `index` as `T`.
-pub fn arg<'a, T: Data>(args: &'a [Value], index: usize, name: &str) -> Result<&'a T, BoxError> {
-    args.get(index)
-        .and_then(Value::downcast_ref::<T>)
-        .ok_or_else(|| type_error::<T>(name))
+/// The next argument (or column) of a call, in parameter order.
+pub fn next<T>(args: &mut std::vec::IntoIter<T>, name: &str) -> Result<T, BoxError> {
+    args.next().ok_or_else(|| missing(name))
 }
 
-/// Clones input column `index` into a `Vec<T>`.
-pub fn column<T: Data>(columns: &[Vec<Value>], index: usize, name: &str) -> Result<Vec<T>, BoxError> {
-    let column = columns.get(index).ok_or_else(|| type_error::<T>(name))?;
-    column
-        .iter()
-        .map(|v| v.downcast_ref::<T>().cloned().ok_or_else(|| type_error::<T>(name)))
-        .collect()
+/// Borrows an argument as `T`.
+pub fn borrow<'a, T: Data>(value: &'a Value, name: &str) -> Result<&'a T, BoxError> {
+    value.downcast_ref::<T>().ok_or_else(|| type_error::<T>(name))
+}
+
+/// Takes an argument as `T`, moving it out unless the engine still shares it.
+pub fn take<T: Data>(value: Value, name: &str) -> Result<T, BoxError> {
+    value.take::<T>().ok_or_else(|| type_error::<T>(name))
+}
+
+/// Takes an input column as a `Vec<T>`, moving each value out unless shared.
+pub fn column<T: Data>(column: Vec<Value>, name: &str) -> Result<Vec<T>, BoxError> {
+    column.into_iter().map(|v| take::<T>(v, name)).collect()
+}
+
+/// Borrows the value of a constant input's column (the engines give every
+/// row of one batch call the same value).
+pub fn constant<'a, T: Data>(column: &'a [Value], name: &str) -> Result<&'a T, BoxError> {
+    borrow::<T>(column.first().ok_or_else(|| missing(name))?, name)
 }
 
 /// Wraps an output column.
@@ -38,4 +48,8 @@ fn type_error<T>(name: &str) -> BoxError {
         expected: std::any::type_name::<T>(),
         context: Some(format!("input '{name}'")),
     })
+}
+
+fn missing(name: &str) -> BoxError {
+    format!("no value was passed for input '{name}'").into()
 }

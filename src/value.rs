@@ -46,6 +46,13 @@ impl Value {
         self.0.downcast_ref::<T>()
     }
 
+    /// Whether both are the same shared value (one allocation), as every
+    /// row of a [constant](crate::node::NodeBuilder::constant) input's column is
+    /// within one batch call.
+    pub fn same(&self, other: &Value) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     /// Takes the value as `T`, cloning only if it is shared.
     pub fn take<T: Data>(self) -> Option<T> {
         let arc = self.0.downcast::<T>().ok()?;

@@ -2,7 +2,6 @@
 
 mod common;
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -354,6 +353,19 @@ fn singular_and_batch_implementations_agree() {
     check_batch_agrees(&encode::node(), &rows).unwrap();
 }
 
+#[test]
+fn a_batch_call_sees_one_value_of_each_constant_input() {
+    // Neighbours with equal factors share a call; a changed factor starts a
+    // new one (`scale_all` reads the factor once, so a mixed call would
+    // give wrong products).
+    let rows: Vec<Inputs> = [(1i64, 2i64), (2, 2), (3, 5), (4, 5), (5, 2)]
+        .into_iter()
+        .map(|(x, factor)| Inputs::new().with("x", x).with("factor", factor))
+        .collect();
+    check_batch_agrees(&scale::node(), &rows).unwrap();
+    assert!(scale::node().is_constant(1) && !scale::node().is_constant(0));
+}
+
 #[node(output = "y", batch = wrong_batch)]
 fn off_by_one(x: i64) -> i64 {
     x
@@ -602,10 +614,14 @@ fn mermaid_draws_subgraphs_and_edges() {
 }
 
 #[test]
-fn required_steps_follow_dependencies() {
-    let p = diamond();
-    let wanted: BTreeSet<String> = ["incremented".to_string()].into();
-    assert_eq!(p.required_steps(&wanted), vec![true, true, false]);
+fn a_selection_runs_only_the_steps_it_depends_on() {
+    let out = diamond()
+        .run_select(Inputs::new().with("x", 1i64), &["incremented"])
+        .unwrap();
+    assert_eq!(out.get::<i64>("incremented").unwrap(), &3);
+    let report = out.report();
+    assert!(report.node("double").is_some() && report.node("increment").is_some());
+    assert!(report.node("add").is_none(), "{report:?}");
 }
 
 #[node(output = "longest")]

@@ -544,3 +544,43 @@ fn a_value_without_an_arrow_form_is_a_conversion_error_naming_the_node_and_port(
         other => panic!("expected a conversion error, got {other}"),
     }
 }
+
+/// The lowered logical plans of a few pipelines, as snapshots: the shape the
+/// DataFusion engine's page draws (unnest → node projections → ordered
+/// aggregate back per input row), checked on every change. Review a change
+/// with `cargo insta review` or rerun with `INSTA_UPDATE=always`.
+mod lowered_plans {
+    use super::*;
+
+    fn lowered(pipeline: &nodefusion::Pipeline, inputs: &Inputs) -> String {
+        let plan = DataFusionEngine::new()
+            .with_target_partitions(2)
+            .logical_plan(pipeline, inputs)
+            .unwrap();
+        plan.display_indent().to_string()
+    }
+
+    #[test]
+    fn a_chain_is_one_projection_per_node() {
+        insta::assert_snapshot!(lowered(&chain(), &Inputs::new().with("x", 5i64)));
+    }
+
+    #[test]
+    fn a_map_unnests_projects_and_collects_in_input_order() {
+        insta::assert_snapshot!(lowered(&map_double("xs"), &Inputs::new().with("xs", vec![1i64, 2])));
+    }
+
+    #[test]
+    fn a_product_map_pairs_every_combination() {
+        let inputs = Inputs::new()
+            .with("letters", vec!["a".to_string()])
+            .with("numbers", vec![1i64, 2]);
+        insta::assert_snapshot!(lowered(&mapped_pairs(MapMode::Product), &inputs));
+    }
+
+    #[test]
+    fn a_map_inside_a_map() {
+        let inputs = Inputs::new().with("lists", vec![vec![1i64], vec![2, 3]]);
+        insta::assert_snapshot!(lowered(&nested_maps(), &inputs));
+    }
+}

@@ -23,6 +23,7 @@ pub fn node(attr: TokenStream, item: TokenStream) -> TokenStream {
 struct Options {
     outputs: Vec<String>,
     batch: Option<syn::Path>,
+    constant: Vec<syn::LitStr>,
     batch_size: Option<usize>,
     concurrency: Option<usize>,
     name: Option<String>,
@@ -33,10 +34,14 @@ fn parse_options(attr: TokenStream2) -> syn::Result<Options> {
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("output") || meta.path.is_ident("outputs") {
             let expr: Expr = meta.value()?.parse()?;
-            options.outputs = output_names(&expr)?;
+            options.outputs = string_literals(&expr)?.iter().map(LitStr::value).collect();
             Ok(())
         } else if meta.path.is_ident("batch") {
             options.batch = Some(meta.value()?.parse()?);
+            Ok(())
+        } else if meta.path.is_ident("constant") {
+            let expr: Expr = meta.value()?.parse()?;
+            options.constant = string_literals(&expr)?;
             Ok(())
         } else if meta.path.is_ident("batch_size") {
             options.batch_size = Some(meta.value()?.parse::<syn::LitInt>()?.base10_parse()?);
@@ -48,7 +53,7 @@ fn parse_options(attr: TokenStream2) -> syn::Result<Options> {
             options.name = Some(meta.value()?.parse::<LitStr>()?.value());
             Ok(())
         } else {
-            Err(meta.error("unknown #[node] option; expected output, batch, batch_size, concurrency or name"))
+            Err(meta.error("unknown #[node] option; expected output, batch, constant, batch_size, concurrency or name"))
         }
     });
     parser.parse2(attr)?;
@@ -61,9 +66,10 @@ fn parse_options(attr: TokenStream2) -> syn::Result<Options> {
     Ok(options)
 }
 
-fn output_names(expr: &Expr) -> syn::Result<Vec<String>> {
+/// `"a"`, `("a", "b")` or `["a", "b"]`.
+fn string_literals(expr: &Expr) -> syn::Result<Vec<LitStr>> {
     let lit = |e: &Expr| match e {
-        Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => Ok(s.value()),
+        Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => Ok(s.clone()),
         other => Err(syn::Error::new_spanned(other, "expected a string literal")),
     };
     match expr {
@@ -140,6 +146,36 @@ fn unwrap_result(ret: &ReturnType) -> syn::Result<(Type, bool)> {
     Ok((ty, false))
 }
 
+/// Per parameter, whether it is declared `constant`; every declared name
+/// must be a parameter, and only a batch implementation takes constants.
+fn constant_flags(options: &Options, params: &[Param]) -> syn::Result<Vec<bool>> {
+    if let Some(first) = options.constant.first()
+        && options.batch.is_none()
+    {
+        return Err(syn::Error::new_spanned(
+            first,
+            "`constant` tells the batch implementation which inputs it takes once per call; add `batch = your_batch_fn`",
+        ));
+    }
+    for name in &options.constant {
+        if !params.iter().any(|p| p.ident == name.value()) {
+            let known: Vec<String> = params.iter().map(|p| p.ident.to_string()).collect();
+            return Err(syn::Error::new_spanned(
+                name,
+                format!(
+                    "`constant` names '{}', which is not a parameter (parameters: {})",
+                    name.value(),
+                    known.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(params
+        .iter()
+        .map(|p| options.constant.iter().any(|name| p.ident == name.value()))
+        .collect())
+}
+
 fn fnv1a(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
@@ -191,27 +227,27 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
         .zip(&output_types)
         .map(|(name, ty)| quote!(.output::<#ty>(#name)));
 
+    let constant = constant_flags(&options, &params)?;
+    // Arguments arrive owned, in parameter order: `T` parameters take
+    // theirs (moved unless the engine still shares it), `&T` ones borrow.
     let bind_args: Vec<TokenStream2> = params
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let ident = &p.ident;
-            let ty = &p.ty;
-            let name = p.ident.to_string();
-            quote!(let #ident: &#ty = __nf::arg::<#ty>(&__args, #i, #name)?;)
-        })
-        .collect();
-    let call_args: Vec<TokenStream2> = params
         .iter()
         .map(|p| {
             let ident = &p.ident;
+            let ty = &p.ty;
+            let name = p.ident.to_string();
             if p.by_ref {
-                quote!(#ident)
+                let held = format_ident!("__held_{}", ident);
+                quote! {
+                    let #held = __nf::next(&mut __args, #name)?;
+                    let #ident: &#ty = __nf::borrow::<#ty>(&#held, #name)?;
+                }
             } else {
-                quote!(::std::clone::Clone::clone(#ident))
+                quote!(let #ident: #ty = __nf::take::<#ty>(__nf::next(&mut __args, #name)?, #name)?;)
             }
         })
         .collect();
+    let call_args: Vec<&syn::Ident> = params.iter().map(|p| &p.ident).collect();
     let outs: Vec<syn::Ident> = (0..output_types.len()).map(|i| format_ident!("__o{i}")).collect();
     let destructure = if outs.len() == 1 {
         let o = &outs[0];
@@ -230,6 +266,7 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
         quote! {
             .asynchronous(|__args: ::std::vec::Vec<__nf::Value>| {
                 ::std::boxed::Box::pin(async move {
+                    let mut __args = __args.into_iter();
                     #(#bind_args)*
                     let __result = super::#fn_name(#(#call_args),*).await;
                     #fail
@@ -242,7 +279,8 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
         }
     } else {
         quote! {
-            .sync(|__args: &[__nf::Value], __out: &mut ::std::vec::Vec<__nf::Value>| {
+            .sync(|__args: ::std::vec::Vec<__nf::Value>, __out: &mut ::std::vec::Vec<__nf::Value>| {
+                let mut __args = __args.into_iter();
                 #(#bind_args)*
                 let __result = super::#fn_name(#(#call_args),*);
                 #fail
@@ -254,11 +292,19 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
     };
 
     let batch = options.batch.as_ref().map(|path| {
-        let columns = params.iter().enumerate().map(|(i, p)| {
+        let columns = params.iter().zip(&constant).map(|(p, &constant)| {
             let ident = &p.ident;
             let ty = &p.ty;
             let name = p.ident.to_string();
-            quote!(let #ident: ::std::vec::Vec<#ty> = __nf::column::<#ty>(__cols, #i, #name)?;)
+            if constant {
+                let held = format_ident!("__held_{}", ident);
+                quote! {
+                    let #held = __nf::next(&mut __cols, #name)?;
+                    let #ident: &#ty = __nf::constant::<#ty>(&#held, #name)?;
+                }
+            } else {
+                quote!(let #ident: ::std::vec::Vec<#ty> = __nf::column::<#ty>(__nf::next(&mut __cols, #name)?, #name)?;)
+            }
         });
         let idents = params.iter().map(|p| &p.ident);
         let typed_outs = outs
@@ -266,7 +312,8 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
             .zip(&output_types)
             .map(|(o, ty)| quote!(let #o: ::std::vec::Vec<#ty> = #o;));
         quote! {
-            .batch(|__cols: &[::std::vec::Vec<__nf::Value>]| {
+            .batch(|__cols: ::std::vec::Vec<::std::vec::Vec<__nf::Value>>| {
+                let mut __cols = __cols.into_iter();
                 #(#columns)*
                 let __result = #path(#(#idents),*);
                 #fail
@@ -276,6 +323,7 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
             })
         }
     });
+    let constant_decls = options.constant.iter().map(|name| quote!(.constant(#name)));
     let batch_size = options.batch_size.map(|n| quote!(.batch_size(#n)));
     let concurrency = options.concurrency.map(|n| quote!(.concurrency(#n)));
     let doc = format!("The pipeline node made from [`{fn_name}()`](fn@{fn_name}) by `#[node]`.");
@@ -284,7 +332,7 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
         #func
 
         #[doc = #doc]
-        #[allow(non_snake_case, unused_imports, clippy::module_name_repetitions)]
+        #[allow(non_snake_case, unused_imports, unused_mut, clippy::module_name_repetitions)]
         #vis mod #fn_name {
             use super::*;
             use ::nodefusion::__private as __nf;
@@ -298,6 +346,7 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
                     #(#output_decls)*
                     #call
                     #batch
+                    #(#constant_decls)*
                     #batch_size
                     #concurrency
                     .build()
@@ -308,4 +357,143 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
             }
         }
     })
+}
+
+/// The macro's error messages, checked on the expansion itself (what a
+/// compile-fail test would show, without compiling a crate per case).
+#[cfg(test)]
+mod tests {
+    use super::expand;
+    use proc_macro2::TokenStream as TokenStream2;
+    use quote::quote;
+
+    fn error_of(attr: TokenStream2, item: TokenStream2) -> String {
+        match expand(attr, item) {
+            Ok(tokens) => panic!("expected an error, got {tokens}"),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    #[test]
+    fn each_mistake_gets_its_message() {
+        let cases = [
+            (
+                quote!(),
+                quote!(
+                    fn f(x: i64) -> i64 {
+                        x
+                    }
+                ),
+                "#[node] needs its output name(s): #[node(output = \"name\")] or #[node(output = (\"a\", \"b\"))]",
+            ),
+            (
+                quote!(output = "y", speed = 3),
+                quote!(
+                    fn f(x: i64) -> i64 {
+                        x
+                    }
+                ),
+                "unknown #[node] option; expected output, batch, constant, batch_size, concurrency or name",
+            ),
+            (
+                quote!(output = y),
+                quote!(
+                    fn f(x: i64) -> i64 {
+                        x
+                    }
+                ),
+                "expected a string literal",
+            ),
+            (
+                quote!(output = "y"),
+                quote!(
+                    fn f(&self) -> i64 {
+                        1
+                    }
+                ),
+                "a node is a free function; methods cannot be nodes",
+            ),
+            (
+                quote!(output = "y"),
+                quote!(
+                    fn f((a, b): (i64, i64)) -> i64 {
+                        a + b
+                    }
+                ),
+                "node parameters must be plain names: the name is the input's name",
+            ),
+            (
+                quote!(output = "y"),
+                quote!(
+                    fn f(x: &mut i64) -> i64 {
+                        *x
+                    }
+                ),
+                "node inputs are shared values: take `&T` or `T`, not `&mut T`",
+            ),
+            (
+                quote!(output = "y"),
+                quote!(
+                    fn f(x: i64) {}
+                ),
+                "a node must return its output value(s)",
+            ),
+            (
+                quote!(output = "y"),
+                quote!(
+                    fn f<T>(x: T) -> T {
+                        x
+                    }
+                ),
+                "a node cannot be generic: its input and output types must be known",
+            ),
+            (
+                quote!(output = ("a", "b")),
+                quote!(
+                    fn f(x: i64) -> i64 {
+                        x
+                    }
+                ),
+                "#[node] declares 2 outputs, so the function must return a tuple of 2 values",
+            ),
+            (
+                quote!(output = "y", constant = "x"),
+                quote!(
+                    fn f(x: i64) -> i64 {
+                        x
+                    }
+                ),
+                "`constant` tells the batch implementation which inputs it takes once per call; add `batch = your_batch_fn`",
+            ),
+            (
+                quote!(output = "y", batch = fs, constant = ("x", "model")),
+                quote!(
+                    fn f(x: i64, factor: i64) -> i64 {
+                        x * factor
+                    }
+                ),
+                "`constant` names 'model', which is not a parameter (parameters: x, factor)",
+            ),
+        ];
+        for (attr, item, expected) in cases {
+            assert_eq!(error_of(attr.clone(), item), expected, "for #[node({attr})]");
+        }
+    }
+
+    #[test]
+    fn constants_are_declared_on_the_node_and_borrowed_by_the_batch_call() {
+        let tokens = expand(
+            quote!(output = "y", batch = scale_all, constant = "factor"),
+            quote!(
+                fn scale(x: i64, factor: &i64) -> i64 {
+                    x * factor
+                }
+            ),
+        )
+        .unwrap()
+        .to_string();
+        assert!(tokens.contains(". constant (\"factor\")"), "{tokens}");
+        assert!(tokens.contains("__nf :: constant :: < i64 >"), "{tokens}");
+        assert!(tokens.contains("__nf :: column :: < i64 >"), "{tokens}");
+    }
 }

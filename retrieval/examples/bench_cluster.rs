@@ -8,7 +8,7 @@
 //! - **Fixed overhead**: a one-node pipeline on one integer, embedded vs on
 //!   the 2-executor cluster (median of `--repeats` runs).
 //! - **Retrieval**: the retrieval pipeline on a slice of the Mishnah
-//!   benchmark (`--passages`, `--queries`), embedded vs on the 2-executor
+//!   dataset (`--passages`, `--queries`), embedded vs on the 2-executor
 //!   cluster, with the largest difference between their metrics.
 //!
 //! The clusters are real processes on loopback: this example is its own
@@ -223,7 +223,7 @@ fn bench_retrieval(cli: &Cli) -> Result<(), BoxError> {
     }
     let _ = std::fs::remove_dir_all(&scratch);
     println!(
-        "## Retrieval pipeline: {}+ passages, {} queries of the Mishnah benchmark (e5-small)\n",
+        "## Retrieval pipeline: {}+ passages, {} queries of the Mishnah dataset (e5-small)\n",
         cli.passages, cli.queries
     );
     println!("| engine | wall seconds | vs embedded |\n|---|---:|---:|");

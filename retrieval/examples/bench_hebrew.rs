@@ -43,13 +43,14 @@ use std::time::Instant;
 use clap::Parser;
 use nodefusion::BoxError;
 use nodefusion_retrieval::app::EncoderKind;
-use nodefusion_retrieval::benchmark::{asv_data_dir, default_cache_dir, mishnah_data_dir};
 use nodefusion_retrieval::data::{self, GroundTruth, Passage, Query};
+use nodefusion_retrieval::dataset::{asv_data_dir, default_cache_dir, mishnah_data_dir};
 use nodefusion_udfs::bm25::{Bm25Index, Bm25Params};
 use nodefusion_udfs::colbert::{E5_MODEL_NAME, EncoderConfig, TEST_MODEL_NAME, TextKind, model_cache_dir};
 use nodefusion_udfs::fusion::{FusionMethod, FusionParams, fuse};
+use nodefusion_udfs::maxsim::DocEmbeddings;
 use nodefusion_udfs::metrics::{Measure, Qrels, Run, evaluate};
-use nodefusion_udfs::rerank::{DocEmbeddings, exhaustive_search_batch, rerank};
+use nodefusion_udfs::rerank::{exhaustive_search_batch, rerank};
 use rand::seq::SliceRandom;
 use rand::{SeedableRng, rngs::StdRng};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
@@ -61,7 +62,7 @@ const DEPTH: usize = 100;
 type Lists = Vec<Vec<(u32, f64)>>;
 
 #[derive(Parser)]
-#[command(about = "Hebrew retrieval quality: encoder x normalisation x scoring on two benchmarks")]
+#[command(about = "Hebrew retrieval quality: encoder x normalisation x scoring on two datasets")]
 struct Args {
     /// Corpus size: all relevant verses plus random others up to this many.
     #[arg(long, default_value_t = 3000)]
@@ -284,7 +285,7 @@ fn systems(
     Ok(out)
 }
 
-fn pairs(hits: &[nodefusion_udfs::fusion::Hit]) -> Vec<(u32, f64)> {
+fn pairs(hits: &[nodefusion_udfs::hit::Hit]) -> Vec<(u32, f64)> {
     hits.iter().map(|h| (h.doc, f64::from(h.score))).collect()
 }
 

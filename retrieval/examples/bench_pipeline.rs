@@ -1,8 +1,8 @@
 //! Three claims about the retrieval pipeline, measured side by side in one
-//! run on the Mishnah-citation benchmark and printed as Markdown tables:
+//! run on the Mishnah-citation dataset and printed as Markdown tables:
 //!
 //! - **(a) batch encoding** — the same N verses (the first `--encode-passages`
-//!   of the benchmark passages) encoded with one `encode_document` call each,
+//!   of the dataset passages) encoded with one `encode_document` call each,
 //!   then in chunks of each `--batch-sizes` value through
 //!   `encode_documents_batch` (as the pipeline's batch node does, with the
 //!   encoder's `batch_size` set to the chunk size). Passages/s, the speed-up,
@@ -13,7 +13,7 @@
 //!   in a temporary directory (`override`). The encoder is loaded once before
 //!   both runs, so neither pays for it. Wall seconds, the ratio, and whether
 //!   the metric tables (and predictions) are identical.
-//! - **(c) concurrent loading** — the benchmark's passages split into
+//! - **(c) concurrent loading** — the dataset's passages split into
 //!   `--shards` Parquet files, served by a local HTTP server on a random port
 //!   of 127.0.0.1 (started by this program), read (1) one shard after another
 //!   with `data::load_passages(<shard URL>, 1)` and (2) in one call on the
@@ -34,7 +34,7 @@
 //! ```
 //!
 //! The model (multilingual-e5-small by default, `--encoder colbert` for
-//! all-MiniLM-L6-v2) and the benchmark are fetched into the cache on first
+//! all-MiniLM-L6-v2) and the dataset are fetched into the cache on first
 //! use, as for the CLI. Timings are single runs: on a shared machine
 //! treat differences of a few percent as noise (the load average is printed).
 
@@ -179,14 +179,14 @@ fn run(cli: &Cli, started: Instant) -> Result<bool, BoxError> {
         Some(dir) => dir.clone(),
         None => cli.encoder.kind().default_model_dir()?,
     };
-    let (passages_path, _, _) = app::default_benchmark()?;
+    let (passages_path, _, _) = app::default_dataset()?;
     let passages = runtime()?
         .block_on(data::load_passages(&passages_path, 8))
-        .map_err(|e| format!("loading the benchmark passages: {e}"))?;
+        .map_err(|e| format!("loading the dataset passages: {e}"))?;
     let scratch = ScratchDir::new()?;
     println!("# nodefusion pipeline benchmark\n");
     println!(
-        "{} cores; model {}; {} benchmark passages; load average (1 min) at start {}\n",
+        "{} cores; model {}; {} dataset passages; load average (1 min) at start {}\n",
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         model_dir.display(),
         passages.len(),

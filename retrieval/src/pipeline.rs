@@ -15,205 +15,39 @@
 //! The encoder, the indexes, the passage lookup, fusion, reranker and
 //! evaluator are [resources](nodefusion::resource): only their configs (or
 //! index locations) flow through the pipeline; each process loads them once.
+//!
+//! This file holds the nodes and their assembly ([`retrieval_pipeline`]);
+//! the types they pass are defined beside it and re-exported here: the
+//! resources ([`Encoder`], [`VectorIndex`], [`LexicalIndex`],
+//! [`PassageLookup`]), the stages' settings ([`Fusion`], [`Reranker`],
+//! [`Evaluator`], [`IndexSettings`]) and the rows between nodes
+//! ([`EncodedPassage`], [`EncodedQuery`], [`Hit`], [`Prediction`],
+//! [`MetricValue`]).
 
 use std::collections::BTreeMap;
 
-use nodefusion::{BoxError, Pipeline, Res, Resource, node, pipeline};
+use nodefusion::{BoxError, Pipeline, Res, node, pipeline};
 use nodefusion_udfs::bm25::{Bm25Index, Bm25IndexHandle, Bm25Params};
-use nodefusion_udfs::colbert::{ColbertEncoder, EncoderConfig};
-use nodefusion_udfs::fusion::{FusionMethod, FusionParams, fuse};
+use nodefusion_udfs::fusion::{FusionParams, fuse};
 use nodefusion_udfs::lookup::{EmbeddingLookup, EmbeddingLookupHandle};
+use nodefusion_udfs::maxsim::DocEmbeddings;
 use nodefusion_udfs::metrics::{Measure, Qrels, Run, evaluate};
 use nodefusion_udfs::plaid::{PlaidBuildParams, PlaidIndex, PlaidIndexHandle, SearchParams};
-use nodefusion_udfs::rerank::{DocEmbeddings, rerank};
+use nodefusion_udfs::rerank::rerank;
 use nodefusion_udfs::store::IndexLocation;
-use serde::{Deserialize, Serialize};
 
 use crate::data::{self, GroundTruth, Passage, Query};
 
+mod records;
+mod resources;
+mod settings;
+
+pub use records::{EncodedPassage, EncodedQuery, Hit, MetricValue, Prediction, SYSTEMS};
+pub use resources::{Encoder, LexicalIndex, PassageLookup, VectorIndex};
+pub use settings::{Evaluator, Fusion, INDEXES, IndexSettings, KeepOrder, Reranker};
+
 /// Concurrent file reads per loader.
 const READ_PARTITIONS: usize = 8;
-
-/// The ColBERT encoder as a resource: its config travels, the model loads
-/// once per process.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Encoder(pub EncoderConfig);
-
-impl Resource for Encoder {
-    type Loaded = ColbertEncoder;
-    fn load(&self) -> Result<ColbertEncoder, BoxError> {
-        Ok(self.0.load()?)
-    }
-}
-
-/// A PLAID index on storage.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct VectorIndex(pub PlaidIndexHandle);
-
-impl Resource for VectorIndex {
-    type Loaded = PlaidIndex;
-    fn load(&self) -> Result<PlaidIndex, BoxError> {
-        Ok(self.0.load()?)
-    }
-}
-
-/// A BM25 index on storage.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct LexicalIndex(pub Bm25IndexHandle);
-
-impl Resource for LexicalIndex {
-    type Loaded = Bm25Index;
-    fn load(&self) -> Result<Bm25Index, BoxError> {
-        Ok(self.0.load()?)
-    }
-}
-
-/// Full-precision passage embeddings on storage, for reranking.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct PassageLookup(pub EmbeddingLookupHandle);
-
-impl Resource for PassageLookup {
-    type Loaded = EmbeddingLookup;
-    fn load(&self) -> Result<EmbeddingLookup, BoxError> {
-        Ok(self.0.load()?)
-    }
-}
-
-/// How the ColBERT and BM25 lists are fused; see
-/// [`FusionMethod`] for the formulas.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Fusion {
-    /// RRF or a score-aware method.
-    pub method: FusionMethod,
-    /// Weights of the ColBERT and the BM25 list; `None`: equal.
-    pub weights: Option<[f64; 2]>,
-    /// Results kept after fusion.
-    pub top_k: usize,
-}
-
-impl Fusion {
-    /// The fusion stage's parameters for these settings.
-    pub fn params(&self) -> FusionParams {
-        FusionParams {
-            method: self.method,
-            weights: self.weights.map(Vec::from),
-            top_k: Some(self.top_k),
-            ..FusionParams::default()
-        }
-    }
-}
-
-/// Reranker settings.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Reranker {
-    /// Results kept after reranking.
-    pub top_k: usize,
-    /// `None`: pure rerank, the MaxSim order replaces the first stage's.
-    /// `Some`: order-keeping rerank, the first-stage list and the MaxSim
-    /// list are fused (what the first stage knew is kept).
-    pub keep_order: Option<KeepOrder>,
-}
-
-/// Order-keeping rerank: `F(d) = w_first · c_first(d) + w_rerank · c_rerank(d)`
-/// with `c` per [`FusionMethod`]. With `rerank_weight` 0 the first-stage
-/// order comes back exactly.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct KeepOrder {
-    /// How the two lists are combined.
-    pub method: FusionMethod,
-    /// Weight of the first-stage (fused) list.
-    pub first_stage_weight: f64,
-    /// Weight of the MaxSim list.
-    pub rerank_weight: f64,
-}
-
-/// Evaluation cut-offs.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Evaluator {
-    /// nDCG cut-offs.
-    pub ndcg_at: Vec<usize>,
-    /// Recall cut-offs.
-    pub recall_at: Vec<usize>,
-}
-
-/// Where indexes are written, and whether existing ones are replaced.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct IndexSettings {
-    /// A local path or URL.
-    pub index_folder: String,
-    /// Replace existing indexes (atomically); otherwise an existing index is
-    /// an error.
-    pub overwrite: bool,
-}
-
-/// A passage's token embeddings.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EncodedPassage {
-    /// The passage id.
-    pub uuid: String,
-    /// Vector dimension.
-    pub dim: u32,
-    /// `tokens × dim` values, L2-normalised rows.
-    pub embeddings: Vec<f32>,
-}
-
-/// A query's token embeddings, with its text for lexical retrieval.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EncodedQuery {
-    /// The query id.
-    pub uuid: String,
-    /// The query text.
-    pub text: String,
-    /// Vector dimension.
-    pub dim: u32,
-    /// `tokens × dim` values.
-    pub embeddings: Vec<f32>,
-}
-
-/// One retrieved passage.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Hit {
-    /// The passage id.
-    pub uuid: String,
-    /// Larger is more relevant.
-    pub score: f32,
-}
-
-/// One ranked passage of one system for one query.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Prediction {
-    /// `colbert`, `bm25`, `fused` or `fused+rerank`.
-    pub system: String,
-    /// The query id.
-    pub query_uuid: String,
-    /// The passage id.
-    pub passage_uuid: String,
-    /// 1-based rank.
-    pub rank: u32,
-    /// The system's score.
-    pub score: f32,
-}
-
-/// One averaged measure of one system.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct MetricValue {
-    /// The system.
-    pub system: String,
-    /// trec_eval's name, e.g. `ndcg_cut_10`, `recall_100`.
-    pub metric: String,
-    /// The mean over every judged query (one without results counts as 0).
-    pub value: f64,
-}
-
-/// The systems in the order they are reported.
-pub const SYSTEMS: [&str; 4] = ["colbert", "bm25", "fused", "fused+rerank"];
-
-/// The indexes a run writes into its index folder, by name.
-pub const INDEXES: [&str; 3] = ["plaid", "bm25", "passages"];
 
 #[node(output = "passages")]
 async fn load_passages(passages_uri: String) -> Result<Vec<Passage>, BoxError> {
@@ -236,7 +70,7 @@ async fn load_ground_truths(
     Ok(truths)
 }
 
-#[node(output = "encoded_passage", batch = encode_passages)]
+#[node(output = "encoded_passage", batch = encode_passages, constant = "encoder")]
 fn encode_passage(passage: Passage, encoder: &Res<Encoder>) -> Result<EncodedPassage, BoxError> {
     let embeddings = encoder.get()?.encode_document(&passage.text)?;
     Ok(EncodedPassage {
@@ -246,19 +80,9 @@ fn encode_passage(passage: Passage, encoder: &Res<Encoder>) -> Result<EncodedPas
     })
 }
 
-fn encode_passages(passage: Vec<Passage>, encoder: Vec<Res<Encoder>>) -> Result<Vec<EncodedPassage>, BoxError> {
-    let Some(first) = encoder.first() else {
-        return Ok(Vec::new());
-    };
-    if encoder.iter().any(|e| e != first) {
-        return passage
-            .into_iter()
-            .zip(&encoder)
-            .map(|(p, e)| encode_passage(p, e))
-            .collect();
-    }
+fn encode_passages(passage: Vec<Passage>, encoder: &Res<Encoder>) -> Result<Vec<EncodedPassage>, BoxError> {
     let texts: Vec<&str> = passage.iter().map(|p| p.text.as_str()).collect();
-    let encoded = first.get()?.encode_documents_batch(&texts)?;
+    let encoded = encoder.get()?.encode_documents_batch(&texts)?;
     Ok(passage
         .into_iter()
         .zip(encoded)
@@ -270,7 +94,7 @@ fn encode_passages(passage: Vec<Passage>, encoder: Vec<Res<Encoder>>) -> Result<
         .collect())
 }
 
-#[node(output = "encoded_query", batch = encode_queries)]
+#[node(output = "encoded_query", batch = encode_queries, constant = "encoder")]
 fn encode_query(query: Query, encoder: &Res<Encoder>) -> Result<EncodedQuery, BoxError> {
     let embeddings = encoder.get()?.encode_query(&query.text)?;
     Ok(EncodedQuery {
@@ -281,19 +105,9 @@ fn encode_query(query: Query, encoder: &Res<Encoder>) -> Result<EncodedQuery, Bo
     })
 }
 
-fn encode_queries(query: Vec<Query>, encoder: Vec<Res<Encoder>>) -> Result<Vec<EncodedQuery>, BoxError> {
-    let Some(first) = encoder.first() else {
-        return Ok(Vec::new());
-    };
-    if encoder.iter().any(|e| e != first) {
-        return query
-            .into_iter()
-            .zip(&encoder)
-            .map(|(q, e)| encode_query(q, e))
-            .collect();
-    }
+fn encode_queries(query: Vec<Query>, encoder: &Res<Encoder>) -> Result<Vec<EncodedQuery>, BoxError> {
     let texts: Vec<&str> = query.iter().map(|q| q.text.as_str()).collect();
-    let encoded = first.get()?.encode_queries_batch(&texts)?;
+    let encoded = encoder.get()?.encode_queries_batch(&texts)?;
     Ok(query
         .into_iter()
         .zip(encoded)
@@ -577,6 +391,8 @@ pub fn retrieval_pipeline() -> Result<Pipeline, nodefusion::PipelineError> {
 
 #[cfg(test)]
 mod tests {
+    use nodefusion_udfs::colbert::EncoderConfig;
+
     use super::*;
 
     fn prediction(system: &str, query: &str, passage: &str, rank: u32) -> Prediction {

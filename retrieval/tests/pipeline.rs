@@ -1,5 +1,5 @@
 //! The whole retrieval pipeline on a small slice of the Mishnah-citation
-//! benchmark, with the real encoders (fetched by `scripts/setup.sh`).
+//! dataset, with the real encoders (fetched by `scripts/setup.sh`).
 
 use std::sync::Mutex;
 
@@ -7,7 +7,7 @@ use nodefusion_retrieval::app::{self, EncoderKind, EngineKind, RunOptions, RunRe
 use nodefusion_retrieval::pipeline::SYSTEMS;
 use nodefusion_udfs::store::INDEX_SET_FILE;
 
-/// The runs share the cache (benchmark files, slices): one at a time.
+/// The runs share the cache (dataset files, slices): one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn options(engine: EngineKind, index_folder: &std::path::Path, overwrite: bool) -> RunOptions {

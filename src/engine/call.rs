@@ -1,15 +1,20 @@
 //! Calling a node over a chunk of rows: the one path every engine takes.
 //!
 //! - A mapped node with a batch implementation gets its rows in chunks of
-//!   its batch size; a failed chunk is retried row by row with the singular
-//!   implementation, so the error names the item itself.
+//!   its batch size, split further where a
+//!   [constant](crate::node::NodeBuilder::constant)
+//!   input's value changes; a failed chunk is retried row by row with the
+//!   singular implementation, so the error names the item itself.
 //! - Otherwise the singular implementation runs once per row: a sync node
 //!   in row order, an async node with up to `concurrency` calls in flight on
 //!   one runtime shared by every engine, results kept in row order.
+//! - Arguments are handed over owned ([`RowSource`]), so a node moves its
+//!   values instead of cloning them.
 //! - Panics become errors of their row; a batch implementation's result is
 //!   checked for its shape.
 
 use std::future::Future;
+use std::ops::Range;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, LazyLock};
 
@@ -17,9 +22,18 @@ use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 
 use crate::error::Error;
-use crate::node::{AsyncFn, BoxError, Node, NodeCall};
+use crate::node::{AsyncFn, BatchFn, BoxError, Node, NodeCall};
 use crate::resource::panic_message;
 use crate::value::Value;
+
+/// Where a call site gets its rows: each call hands out fresh values of the
+/// rows in `range`, one column per input, owned by the caller (so a node
+/// can move its arguments, and a failed batch can be retried row by row).
+/// The rows of a constant input that hold one value share it
+/// ([`Value::same`]).
+pub(crate) trait RowSource {
+    fn rows(&self, range: Range<usize>) -> Result<Vec<Vec<Value>>, Error>;
+}
 
 /// How one engine calls one node.
 pub(crate) struct NodeCallSite<'a> {
@@ -44,66 +58,128 @@ pub(crate) struct Called {
 }
 
 impl NodeCallSite<'_> {
-    /// Calls the node on `rows` rows of `columns` (one per input).
-    pub(crate) fn call(&self, columns: &[Vec<Value>], rows: usize) -> Result<Called, Error> {
+    /// Calls the node on rows `0..rows` of `source`.
+    pub(crate) fn call(&self, source: &dyn RowSource, rows: usize) -> Result<Called, Error> {
         let node = self.node;
-        let mut outputs: Vec<Vec<Value>> = vec![Vec::with_capacity(rows); node.outputs().len()];
-        let mut calls = 0u64;
-        match (node.batch(), self.mapped) {
-            (Some(batch), true) if rows > 0 => {
-                let size = node.settings().batch_size.unwrap_or(self.default_batch_size).max(1);
+        let mut called = Called {
+            outputs: vec![Vec::with_capacity(rows); node.outputs().len()],
+            calls: 0,
+        };
+        let size = node.settings().batch_size.unwrap_or(self.default_batch_size).max(1);
+        match (node.batch(), node.call()) {
+            (Some(batch), _) if self.mapped => {
                 for start in (0..rows).step_by(size) {
                     let end = (start + size).min(rows);
-                    let chunk: Vec<Vec<Value>> = columns.iter().map(|c| c[start..end].to_vec()).collect();
-                    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| batch(&chunk)));
-                    let produced = match Failure::of(outcome) {
-                        Ok(produced) => produced,
-                        Err(failure) => {
-                            let (row, failure) = failing_row(node, &chunk).unwrap_or((0, failure));
-                            return Err(failure.at(self.path, (self.item_of)(start + row)));
-                        }
-                    };
-                    check_batch_shape(self.path, &produced, outputs.len(), end - start)?;
-                    for (out, column) in outputs.iter_mut().zip(produced) {
-                        out.extend(column);
+                    let chunk = source.rows(start..end)?;
+                    let mut run_start = start;
+                    for (run, len) in split_runs(node, chunk, end - start) {
+                        self.call_batch(batch.as_ref(), source, run_start..run_start + len, run, &mut called)?;
+                        run_start += len;
                     }
-                    calls += 1;
-                    (self.advance)((end - start) as u64);
                 }
             }
-            _ => match node.call() {
-                NodeCall::Sync(f) => {
-                    let mut args = Vec::with_capacity(columns.len());
-                    let mut produced = Vec::with_capacity(outputs.len());
-                    for row in 0..rows {
-                        args.clear();
-                        args.extend(columns.iter().map(|c| c[row].clone()));
+            (_, NodeCall::Sync(f)) => {
+                for start in (0..rows).step_by(size) {
+                    let end = (start + size).min(rows);
+                    let chunk = source.rows(start..end)?;
+                    let mut produced = Vec::with_capacity(called.outputs.len());
+                    for (offset, args) in transpose(chunk, end - start).enumerate() {
+                        let row = start + offset;
                         produced.clear();
-                        let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(&args, &mut produced)));
+                        let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(args, &mut produced)));
                         Failure::of(result).map_err(|failure| failure.at(self.path, (self.item_of)(row)))?;
-                        for (out, value) in outputs.iter_mut().zip(produced.drain(..)) {
+                        for (out, value) in called.outputs.iter_mut().zip(produced.drain(..)) {
                             out.push(value);
                         }
-                        calls += 1;
+                        called.calls += 1;
                         (self.advance)(1);
                     }
                 }
-                NodeCall::Async(f) => {
-                    let results = call_async(f.clone(), columns, rows, node.settings().concurrency);
-                    for (row, result) in results.into_iter().enumerate() {
-                        let values =
-                            Failure::of(Ok(result)).map_err(|failure| failure.at(self.path, (self.item_of)(row)))?;
-                        for (out, value) in outputs.iter_mut().zip(values) {
-                            out.push(value);
-                        }
-                        calls += 1;
+            }
+            (_, NodeCall::Async(f)) => {
+                let args = transpose(source.rows(0..rows)?, rows);
+                let results = call_async(f.clone(), args, node.settings().concurrency);
+                for (row, result) in results.into_iter().enumerate() {
+                    let values =
+                        Failure::of(Ok(result)).map_err(|failure| failure.at(self.path, (self.item_of)(row)))?;
+                    for (out, value) in called.outputs.iter_mut().zip(values) {
+                        out.push(value);
                     }
-                    (self.advance)(rows as u64);
+                    called.calls += 1;
                 }
-            },
+                (self.advance)(rows as u64);
+            }
         }
-        Ok(Called { outputs, calls })
+        Ok(called)
     }
+
+    /// One batch call on `run` (the rows `rows`); on failure, the rows are
+    /// fetched again and tried one by one to name the failing item.
+    fn call_batch(
+        &self,
+        batch: &BatchFn,
+        source: &dyn RowSource,
+        rows: Range<usize>,
+        run: Vec<Vec<Value>>,
+        called: &mut Called,
+    ) -> Result<(), Error> {
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| batch(run)));
+        let produced = match Failure::of(outcome) {
+            Ok(produced) => produced,
+            Err(failure) => {
+                let (row, failure) =
+                    failing_row(self.node, source.rows(rows.clone())?, rows.len()).unwrap_or((0, failure));
+                return Err(failure.at(self.path, (self.item_of)(rows.start + row)));
+            }
+        };
+        check_batch_shape(self.path, &produced, called.outputs.len(), rows.len())?;
+        for (out, column) in called.outputs.iter_mut().zip(produced) {
+            out.extend(column);
+        }
+        called.calls += 1;
+        (self.advance)(rows.len() as u64);
+        Ok(())
+    }
+}
+
+/// Splits a chunk of `rows` rows (one column per input) into runs over
+/// which every constant input of `node` holds the same shared value: each
+/// run with its length, in row order.
+pub(crate) fn split_runs(node: &Node, chunk: Vec<Vec<Value>>, rows: usize) -> Vec<(Vec<Vec<Value>>, usize)> {
+    let constants: Vec<&Vec<Value>> = chunk
+        .iter()
+        .enumerate()
+        .filter(|(index, _)| node.is_constant(*index))
+        .map(|(_, column)| column)
+        .collect();
+    let mut lengths = Vec::new();
+    let mut start = 0;
+    for row in 1..rows {
+        if constants.iter().any(|column| !column[row - 1].same(&column[row])) {
+            lengths.push(row - start);
+            start = row;
+        }
+    }
+    if rows > start {
+        lengths.push(rows - start);
+    }
+    if lengths.len() <= 1 {
+        return vec![(chunk, rows)];
+    }
+    let mut columns: Vec<std::vec::IntoIter<Value>> = chunk.into_iter().map(Vec::into_iter).collect();
+    lengths
+        .into_iter()
+        .map(|len| {
+            let run = columns.iter_mut().map(|c| c.by_ref().take(len).collect()).collect();
+            (run, len)
+        })
+        .collect()
+}
+
+/// `rows` rows of columns (one per input) as argument lists, one per row.
+fn transpose(columns: Vec<Vec<Value>>, rows: usize) -> impl Iterator<Item = Vec<Value>> {
+    let mut columns: Vec<std::vec::IntoIter<Value>> = columns.into_iter().map(Vec::into_iter).collect();
+    (0..rows).map(move |_| columns.iter_mut().filter_map(Iterator::next).collect())
 }
 
 /// Runs async nodes' futures for every engine; a runtime of its own, so a
@@ -136,10 +212,8 @@ type AsyncResult = Result<Vec<Value>, BoxError>;
 
 /// One future per row, at most `limit` in flight, results in row order.
 /// Panics inside a future come back as errors of that row.
-fn call_async(f: Arc<AsyncFn>, columns: &[Vec<Value>], rows: usize, limit: usize) -> Vec<AsyncResult> {
-    let calls: Vec<BoxFuture<'static, AsyncResult>> = (0..rows)
-        .map(|row| guard(f(columns.iter().map(|c| c[row].clone()).collect())))
-        .collect();
+fn call_async(f: Arc<AsyncFn>, rows: impl Iterator<Item = Vec<Value>>, limit: usize) -> Vec<AsyncResult> {
+    let calls: Vec<BoxFuture<'static, AsyncResult>> = rows.map(|args| guard(f(args))).collect();
     block_on(futures::stream::iter(calls).buffered(limit.max(1)).collect::<Vec<_>>())
 }
 
@@ -210,16 +284,14 @@ impl Failure {
 /// input) on which the node's synchronous singular implementation fails
 /// too, with that failure, so the error can name the item itself rather
 /// than its batch. `None` when every row succeeds alone or the node is async.
-fn failing_row(node: &Node, chunk: &[Vec<Value>]) -> Option<(usize, Failure)> {
+fn failing_row(node: &Node, chunk: Vec<Vec<Value>>, rows: usize) -> Option<(usize, Failure)> {
     let NodeCall::Sync(call) = node.call() else {
         return None;
     };
-    let rows = chunk.first().map_or(0, Vec::len);
     let mut out = Vec::new();
-    (0..rows).find_map(|row| {
-        let args: Vec<_> = chunk.iter().map(|column| column[row].clone()).collect();
+    transpose(chunk, rows).enumerate().find_map(|(row, args)| {
         out.clear();
-        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| call(&args, &mut out)));
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| call(args, &mut out)));
         Failure::of(outcome).err().map(|failure| (row, failure))
     })
 }

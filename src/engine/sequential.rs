@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
 
-use super::call::{Called, NodeCallSite};
+use super::call::{Called, NodeCallSite, RowSource};
 use super::report::{Progress, Recorder};
 use super::{Engine, path_of};
 use crate::error::{Error, bug};
@@ -113,6 +113,20 @@ impl Column {
     }
 }
 
+/// A node's input columns in a frame; rows are handed out as shared values
+/// (the frame keeps its own), so a node taking `T` clones them.
+struct FrameRows<'a>(Vec<&'a Column>);
+
+impl RowSource for FrameRows<'_> {
+    fn rows(&self, range: std::ops::Range<usize>) -> Result<Vec<Vec<Value>>, Error> {
+        Ok(self
+            .0
+            .iter()
+            .map(|column| range.clone().map(|row| column.get(row).clone()).collect())
+            .collect())
+    }
+}
+
 struct Frame {
     rows: usize,
     /// Whether the rows are items of a map (errors then name the item).
@@ -163,10 +177,6 @@ impl Run<'_> {
             .collect::<Result<_, _>>()?;
         let rows = frame.rows;
         let bar = self.progress.bar(path, if frame.mapped { rows as u64 } else { 0 });
-        let columns: Vec<Vec<Value>> = inputs
-            .iter()
-            .map(|c| (0..rows).map(|r| c.get(r).clone()).collect())
-            .collect();
         let started = Instant::now();
         let site = NodeCallSite {
             node,
@@ -176,7 +186,7 @@ impl Run<'_> {
             item_of: &|row| frame.mapped.then_some(row),
             advance: &|done| bar.inc(done),
         };
-        let Called { outputs, calls } = site.call(&columns, rows)?;
+        let Called { outputs, calls } = site.call(&FrameRows(inputs), rows)?;
         bar.finish_and_clear();
         self.recorder.record(path, calls, rows as u64, started.elapsed());
         for (port, column) in node.outputs().iter().zip(outputs) {

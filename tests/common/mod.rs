@@ -107,7 +107,7 @@ impl Resource for ScaleModel {
     }
 }
 
-#[node(output = "encoded", batch = encode_batch)]
+#[node(output = "encoded", batch = encode_batch, constant = "model")]
 pub fn encode(passage: Passage, model: &Res<ScaleModel>) -> Result<Encoded, BoxError> {
     let factor = *model.get()?;
     Ok(Encoded {
@@ -117,12 +117,19 @@ pub fn encode(passage: Passage, model: &Res<ScaleModel>) -> Result<Encoded, BoxE
     })
 }
 
-pub fn encode_batch(passage: Vec<Passage>, model: Vec<Res<ScaleModel>>) -> Result<Vec<Encoded>, BoxError> {
-    passage
-        .into_iter()
-        .zip(model.iter())
-        .map(|(p, m)| encode(p, m))
-        .collect()
+pub fn encode_batch(passage: Vec<Passage>, model: &Res<ScaleModel>) -> Result<Vec<Encoded>, BoxError> {
+    passage.into_iter().map(|p| encode(p, model)).collect()
+}
+
+#[node(output = "scaled", batch = scale_all, constant = "factor")]
+pub fn scale(x: i64, factor: &i64) -> i64 {
+    x * factor
+}
+
+/// Reads `factor` once per call: wrong results if a call mixed rows of
+/// different factors.
+pub fn scale_all(x: Vec<i64>, factor: &i64) -> Vec<i64> {
+    x.into_iter().map(|x| x * factor).collect()
 }
 
 #[node(output = "lengths")]
@@ -278,6 +285,30 @@ pub fn encode_all() -> Pipeline {
     .unwrap()
 }
 
+/// `scale` mapped over each list of `lists` with that list's own factor:
+/// the constant input changes from one outer item to the next inside one
+/// chunk of inner items.
+pub fn scale_lists() -> Pipeline {
+    let per_list = pipeline![
+        pipeline![scale::node()]
+            .unwrap()
+            .as_node("scale_each")
+            .rename_input("x", "xs")
+            .rename_output("scaled", "scaled_xs")
+            .map_over(["xs"])
+    ]
+    .unwrap();
+    pipeline![
+        per_list
+            .as_node("scale_lists")
+            .rename_input("xs", "lists")
+            .rename_input("factor", "factors")
+            .rename_output("scaled_xs", "scaled_lists")
+            .map_over(["lists", "factors"])
+    ]
+    .unwrap()
+}
+
 pub fn passages(n: usize) -> Vec<Passage> {
     (0..n)
         .map(|i| Passage {
@@ -310,7 +341,8 @@ macro_rules! test_each_case {
                 map_zip_single_list map_over_empty_list map_product nested_maps
                 structs_resources_and_batches nested_unmapped_with_renames
                 top_level_bind_overridden_and_nested_bind_kept zip_of_two_lists_and_a_shared_input
-                enums_with_data_mapped_and_broadcast async_nodes_mapped);
+                enums_with_data_mapped_and_broadcast async_nodes_mapped
+                constant_input_changing_between_outer_items);
         }
     };
     (@tests $check:expr; $($name:ident)*) => {
@@ -486,6 +518,14 @@ pub fn cases() -> Vec<Case> {
             pipeline: word_lengths(),
             inputs: Inputs::new().with("words", vec!["a".to_string(), "בית".to_string(), "".to_string()]),
             expected: json!({"word_lengths": [1, 3, 0]}),
+        },
+        Case {
+            name: "constant_input_changing_between_outer_items",
+            pipeline: scale_lists(),
+            inputs: Inputs::new()
+                .with("lists", vec![vec![1i64, 2], vec![3], vec![], vec![4, 5], vec![6]])
+                .with("factors", vec![10i64, 100, 7, 100, 1000]),
+            expected: json!({"scaled_lists": [[10, 20], [300], [], [400, 500], [6000]]}),
         },
     ]
 }

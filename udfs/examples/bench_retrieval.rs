@@ -19,8 +19,9 @@ mod support;
 use std::time::{Duration, Instant};
 
 use nodefusion_udfs::bm25::{Bm25Index, Bm25Params};
+use nodefusion_udfs::maxsim::DocEmbeddings;
 use nodefusion_udfs::plaid::{PlaidBuildParams, PlaidIndex, SearchParams};
-use nodefusion_udfs::rerank::{DocEmbeddings, exhaustive_search, rerank};
+use nodefusion_udfs::rerank::{exhaustive_search, rerank};
 
 struct Args {
     docs: usize,

@@ -42,9 +42,12 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use self::tokenizer::Tokenizer;
-use crate::fusion::top_k;
-pub use crate::fusion::{DocId, Hit, Score};
-use crate::store::{self, Array, IndexLocation, IndexReader, IndexWriter, Manifest, StoreError, StringTable};
+use crate::hit::top_k;
+use crate::hit::{DocId, Hit};
+use crate::store::{
+    self, Array, IndexLocation, IndexReader, IndexWriter, Manifest, ManifestFields, StoreError, StoredIndex,
+    StringTable,
+};
 
 /// Format version this build writes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -409,36 +412,58 @@ impl Bm25Index {
     /// `override`) false an existing index is an error; with true it is
     /// replaced atomically (see [`crate::store`]).
     pub fn write(&self, location: &IndexLocation, overwrite: bool) -> Result<Manifest> {
-        store::block_on(self.write_async(location, overwrite))?
+        store::save(self, location, overwrite)
     }
 
     /// Async form of [`write`](Self::write).
     pub async fn write_async(&self, location: &IndexLocation, overwrite: bool) -> Result<Manifest> {
-        let mut w = IndexWriter::begin(location, overwrite).await?;
-        self.vocab.write(&mut w, "vocab").await?;
+        store::save_async(self, location, overwrite).await
+    }
+
+    /// Loads the index at `location`, validating manifest, checksums and content.
+    pub fn load(location: &IndexLocation) -> Result<Self> {
+        store::load::<Self>(location)
+    }
+
+    /// Async form of [`load`](Self::load).
+    pub async fn load_async(location: &IndexLocation) -> Result<Self> {
+        store::load_async::<Self>(location).await
+    }
+
+    /// Per-term document frequencies of the `n` most frequent terms (for
+    /// inspection and tests).
+    pub fn top_terms(&self, n: usize) -> Vec<(String, usize)> {
+        let mut all: Vec<(usize, usize)> = (0..self.vocab.len()).map(|t| (t, self.postings(t).0.len())).collect();
+        all.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        all.into_iter()
+            .take(n)
+            .map(|(t, df)| (self.vocab.get(t).to_owned(), df))
+            .collect()
+    }
+}
+
+impl StoredIndex for Bm25Index {
+    const KIND: &'static str = INDEX_KIND;
+    const FORMAT_VERSION: u32 = FORMAT_VERSION;
+    const OLDEST_READABLE_VERSION: u32 = OLDEST_READABLE_VERSION;
+    type Error = Bm25Error;
+
+    async fn write_files(&self, w: &mut IndexWriter<'_>) -> Result<ManifestFields> {
+        w.put_strings("vocab", &self.vocab).await?;
         w.put_array("postings.off", &self.post_offsets).await?;
         w.put_array("postings.doc", &self.post_docs).await?;
         w.put_array("postings.score", &self.post_scores).await?;
         w.put_array("doclens.u32", &self.doc_lens).await?;
         if let Some(ids) = &self.external_ids {
-            ids.write(&mut w, "external_ids").await?;
+            w.put_strings("external_ids", ids).await?;
         }
-        let params = serde_json::to_value(&self.params).unwrap_or_default();
-        let counts = serde_json::to_value(&self.counts).unwrap_or_default();
-        Ok(
-            w.publish(INDEX_KIND, FORMAT_VERSION, OLDEST_READABLE_VERSION, params, counts)
-                .await?,
-        )
+        Ok(ManifestFields {
+            params: serde_json::to_value(&self.params).unwrap_or_default(),
+            counts: serde_json::to_value(&self.counts).unwrap_or_default(),
+        })
     }
 
-    /// Loads the index at `location`, validating manifest, checksums and content.
-    pub fn load(location: &IndexLocation) -> Result<Self> {
-        store::block_on(Self::load_async(location))?
-    }
-
-    /// Async form of [`load`](Self::load).
-    pub async fn load_async(location: &IndexLocation) -> Result<Self> {
-        let r = IndexReader::open(location.clone(), INDEX_KIND, FORMAT_VERSION, OLDEST_READABLE_VERSION).await?;
+    async fn read_files(r: &IndexReader) -> Result<Self> {
         let params: Bm25Params = r.params()?;
         let counts: Counts = r.counts()?;
         let vocab = r.read_strings("vocab").await?;
@@ -451,10 +476,7 @@ impl Bm25Index {
         } else {
             None
         };
-        let bad = |file: &str, reason: String| StoreError::InvalidContent {
-            file: r.file_display(file),
-            reason,
-        };
+        let bad = |file: &str, reason: String| r.invalid_content(file, reason);
         if vocab.len() as u64 != counts.num_terms {
             return Err(bad(
                 "vocab.off",
@@ -524,17 +546,6 @@ impl Bm25Index {
             external_ids,
             counts,
         })
-    }
-
-    /// Per-term document frequencies of the `n` most frequent terms (for
-    /// inspection and tests).
-    pub fn top_terms(&self, n: usize) -> Vec<(String, usize)> {
-        let mut all: Vec<(usize, usize)> = (0..self.vocab.len()).map(|t| (t, self.postings(t).0.len())).collect();
-        all.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        all.into_iter()
-            .take(n)
-            .map(|(t, df)| (self.vocab.get(t).to_owned(), df))
-            .collect()
     }
 }
 

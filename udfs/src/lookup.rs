@@ -7,7 +7,7 @@
 //!
 //! ```
 //! use nodefusion_udfs::lookup::EmbeddingLookup;
-//! use nodefusion_udfs::rerank::DocEmbeddings;
+//! use nodefusion_udfs::maxsim::DocEmbeddings;
 //! use nodefusion_udfs::store::IndexLocation;
 //! let dir = std::env::temp_dir().join(format!("lookup-doc-{}", std::process::id()));
 //! let docs = DocEmbeddings::from_docs(2, &[vec![1.0, 0.0], vec![0.0, 1.0, 0.6, 0.8]]).unwrap();
@@ -23,8 +23,12 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::rerank::{DocEmbeddings, DocId, RerankError};
-use crate::store::{self, IndexLocation, IndexReader, IndexWriter, MANIFEST_FILE, Manifest, StoreError};
+use crate::hit::DocId;
+use crate::maxsim::{DocEmbeddings, MaxSimError};
+use crate::store::{
+    self, IndexLocation, IndexReader, IndexWriter, MANIFEST_FILE, Manifest, ManifestFields, StoreError, StoredIndex,
+    StringTable,
+};
 
 const INDEX_KIND: &str = "embedding-lookup";
 /// The on-disk format version written.
@@ -40,7 +44,7 @@ pub enum LookupError {
     Store(#[from] StoreError),
     /// The embeddings are malformed.
     #[error(transparent)]
-    Embeddings(#[from] RerankError),
+    Embeddings(#[from] MaxSimError),
     /// There is not one id per document.
     #[error("{ids} ids for {docs} documents")]
     IdCount {
@@ -109,43 +113,40 @@ impl EmbeddingLookup {
     /// Writes the lookup; an existing one is an error unless `overwrite`,
     /// which replaces it atomically.
     pub fn write(&self, location: &IndexLocation, overwrite: bool) -> Result<Manifest> {
-        store::block_on(self.write_async(location, overwrite))?
+        store::save(self, location, overwrite)
     }
 
-    async fn write_async(&self, location: &IndexLocation, overwrite: bool) -> Result<Manifest> {
-        let mut w = IndexWriter::begin(location, overwrite).await?;
+    /// Loads and validates the lookup at `location`.
+    pub fn load(location: &IndexLocation) -> Result<Self> {
+        store::load::<Self>(location)
+    }
+}
+
+impl StoredIndex for EmbeddingLookup {
+    const KIND: &'static str = INDEX_KIND;
+    const FORMAT_VERSION: u32 = FORMAT_VERSION;
+    const OLDEST_READABLE_VERSION: u32 = OLDEST_READABLE_VERSION;
+    type Error = LookupError;
+
+    async fn write_files(&self, w: &mut IndexWriter<'_>) -> Result<ManifestFields> {
         w.put_array("tokens.f32", self.docs.tokens()).await?;
         let offsets: Vec<u64> = self.docs.offsets().iter().map(|&o| o as u64).collect();
         w.put_array("offsets.u64", &offsets).await?;
-        store::StringTable::from_strings(&self.ids).write(&mut w, "ids").await?;
+        w.put_strings("ids", &StringTable::from_strings(&self.ids)).await?;
         let counts = Counts {
             dim: self.docs.dim() as u64,
             num_docs: self.docs.len() as u64,
             num_tokens: self.docs.num_tokens() as u64,
         };
-        let counts = serde_json::to_value(&counts).unwrap_or_default();
-        Ok(w.publish(
-            INDEX_KIND,
-            FORMAT_VERSION,
-            OLDEST_READABLE_VERSION,
-            serde_json::Value::Null,
-            counts,
-        )
-        .await?)
+        Ok(ManifestFields {
+            params: serde_json::Value::Null,
+            counts: serde_json::to_value(&counts).unwrap_or_default(),
+        })
     }
 
-    /// Loads and validates the lookup at `location`.
-    pub fn load(location: &IndexLocation) -> Result<Self> {
-        store::block_on(Self::load_async(location))?
-    }
-
-    async fn load_async(location: &IndexLocation) -> Result<Self> {
-        let r = IndexReader::open(location.clone(), INDEX_KIND, FORMAT_VERSION, OLDEST_READABLE_VERSION).await?;
+    async fn read_files(r: &IndexReader) -> Result<Self> {
         let counts: Counts = r.counts()?;
-        let bad = |file: &str, reason: String| StoreError::InvalidContent {
-            file: r.file_display(file),
-            reason,
-        };
+        let bad = |file: &str, reason: String| r.invalid_content(file, reason);
         let tokens = r.read_array::<f32>("tokens.f32").await?;
         let offsets = r.read_array::<u64>("offsets.u64").await?;
         let ids = r.read_strings("ids").await?;

@@ -1,6 +1,6 @@
 //! Runs the hybrid retrieval pipeline and prints its metrics.
 //!
-//! With no data arguments it runs on the Mishnah-citation benchmark
+//! With no data arguments it runs on the Mishnah-citation dataset
 //! (fetched and built into the cache on first use) with multilingual-e5-small
 //! (converted into the cache on first use). See `--help`.
 
@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, ValueEnum};
-use nodefusion_retrieval::app::{self, EncoderKind, EngineKind, RunOptions};
+use nodefusion_retrieval::app::{self, AppError, EncoderKind, EngineKind, RunOptions};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -63,14 +63,14 @@ struct Cli {
     #[arg(long, default_value_t = 100)]
     rerank_k: usize,
     /// Use only the first N passages (plus every passage a kept query is
-    /// judged on). Default on the built-in benchmark: 2000, unless --full.
+    /// judged on). Default on the built-in dataset: 2000, unless --full.
     #[arg(long)]
     limit_passages: Option<usize>,
-    /// Use only the first N queries. Default on the built-in benchmark: 100,
+    /// Use only the first N queries. Default on the built-in dataset: 100,
     /// unless --full.
     #[arg(long)]
     limit_queries: Option<usize>,
-    /// Run the whole built-in benchmark (23,206 verses): minutes of encoding.
+    /// Run the whole built-in dataset (23,206 verses): minutes of encoding.
     #[arg(long)]
     full: bool,
     /// Where predictions.parquet and metrics.parquet are written.
@@ -98,18 +98,25 @@ enum Engine {
 }
 
 fn main() -> ExitCode {
-    let mut cli = Cli::parse();
+    match run_cli(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Checks the flags, runs the pipeline and prints what it produced.
+fn run_cli(mut cli: Cli) -> Result<(), AppError> {
     if (cli.scheduler.is_some() || cli.partitions.is_some()) && !matches!(cli.engine, Engine::Ballista) {
-        eprintln!("error: --scheduler and --partitions are for --engine ballista");
-        return ExitCode::FAILURE;
+        return Err(AppError::BallistaOnly);
     }
     if cli.partitions == Some(0) {
-        eprintln!("error: --partitions must be at least 1");
-        return ExitCode::FAILURE;
+        return Err(AppError::AtLeastOne { flag: "--partitions" });
     }
-    if let Some(Err(e)) = cli.sql.as_deref().map(app::check_query) {
-        eprintln!("error: {e}");
-        return ExitCode::FAILURE;
+    if let Some(sql) = &cli.sql {
+        app::check_query(sql)?;
     }
     let started = Instant::now();
     let built_in = cli.passages.is_none() && cli.queries.is_none() && cli.ground_truths.is_none();
@@ -143,25 +150,16 @@ fn main() -> ExitCode {
         output: cli.output,
         progress: !cli.no_progress,
     };
-    match app::run(&options).and_then(|result| {
-        println!("{}", result.metrics_table());
-        println!("{}", result.report);
-        println!("predictions and metrics written to {}", result.output.display());
-        for note in &result.notes {
-            eprintln!("note: {note}");
-        }
-        if let Some(sql) = &cli.sql {
-            println!("{}", app::query(&result, sql)?);
-        }
-        Ok(())
-    }) {
-        Ok(()) => {
-            println!("total wall time: {:.1} s", started.elapsed().as_secs_f64());
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
+    let result = app::run(&options)?;
+    println!("{}", result.metrics_table());
+    println!("{}", result.report);
+    println!("predictions and metrics written to {}", result.output.display());
+    for note in &result.notes {
+        eprintln!("note: {note}");
     }
+    if let Some(sql) = &cli.sql {
+        println!("{}", app::query(&result, sql)?);
+    }
+    println!("total wall time: {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
 }

@@ -1,4 +1,4 @@
-//! Helpers shared by the benchmark-builder tests.
+//! Helpers shared by the dataset-builder tests.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

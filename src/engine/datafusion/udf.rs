@@ -6,7 +6,9 @@
 //! so never load a model, in the client) and is identified by its
 //! [`UdfConfig`] alone, which is what a codec writes into a serialised plan.
 
+use std::cell::RefCell;
 use std::hash::{Hash, Hasher};
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -23,9 +25,9 @@ use datafusion::logical_expr::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::engine::call::{Called, NodeCallSite};
+use crate::engine::call::{Called, NodeCallSite, RowSource};
 use crate::engine::report::Recorder;
-use crate::error::Error;
+use crate::error::{Error, bug};
 use crate::nested::MapMode;
 use crate::node::{Node, NodeSettings};
 use crate::value::{TypeInfo, Value};
@@ -280,6 +282,77 @@ fn external(error: Error) -> DataFusionError {
     DataFusionError::External(Box::new(error))
 }
 
+/// A node's input arrays as values: converted from Arrow once, handed out
+/// owned (moved into the node); rows asked for again (a failed batch
+/// retried row by row) are converted afresh. Equal neighbouring rows of a
+/// constant input share one value.
+struct ArrowRows<'a> {
+    node: &'a Node,
+    path: &'a str,
+    arrays: &'a [ArrayRef],
+    /// Per input, per row: the value not yet handed out.
+    converted: RefCell<Option<Vec<Vec<Option<Value>>>>>,
+}
+
+impl ArrowRows<'_> {
+    fn convert(&self) -> Result<Vec<Vec<Option<Value>>>, Error> {
+        self.node
+            .inputs()
+            .iter()
+            .zip(self.arrays)
+            .enumerate()
+            .map(|(index, (port, array))| {
+                let mut values = (port.ty.arrow.from_arrow)(array.as_ref()).map_err(|source| Error::Conversion {
+                    node: self.path.into(),
+                    port: port.name.clone(),
+                    output: false,
+                    source: Box::new(source),
+                })?;
+                if self.node.is_constant(index) {
+                    share_equal_neighbours(array, &mut values);
+                }
+                Ok(values.into_iter().map(Some).collect())
+            })
+            .collect()
+    }
+}
+
+impl RowSource for ArrowRows<'_> {
+    fn rows(&self, range: Range<usize>) -> Result<Vec<Vec<Value>>, Error> {
+        let mut converted = self.converted.borrow_mut();
+        let handed_out = |columns: &Vec<Vec<Option<Value>>>| {
+            columns
+                .iter()
+                .any(|column| column[range.clone()].iter().any(Option::is_none))
+        };
+        if converted.as_ref().is_none_or(handed_out) {
+            *converted = Some(self.convert()?);
+        }
+        let columns = converted
+            .as_mut()
+            .ok_or_else(|| bug!("converted columns are present"))?;
+        columns
+            .iter_mut()
+            .map(|column| {
+                column[range.clone()]
+                    .iter_mut()
+                    .map(|value| value.take().ok_or_else(|| bug!("row values are handed out once")))
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// Lets each row equal (in Arrow) to the row before it hold the same value.
+fn share_equal_neighbours(array: &ArrayRef, values: &mut [Value]) {
+    let data = array.to_data();
+    for row in 1..values.len() {
+        if data.slice(row - 1, 1) == data.slice(row, 1) {
+            values[row] = values[row - 1].clone();
+        }
+    }
+}
+
 /// Calls a node on a batch of Arrow arrays (see [`NodeCallSite`]). When
 /// mapped, the last argument holds each row's item index (for errors).
 fn invoke_node(
@@ -298,21 +371,12 @@ fn invoke_node(
         None
     };
     let item_of = |row: usize| items.and_then(|a| a.is_valid(row).then(|| a.value(row) as usize));
-    let columns: Vec<Vec<Value>> = node
-        .inputs()
-        .iter()
-        .zip(arrays)
-        .map(|(port, array)| {
-            (port.ty.arrow.from_arrow)(array.as_ref()).map_err(|source| {
-                external(Error::Conversion {
-                    node: path.into(),
-                    port: port.name.clone(),
-                    output: false,
-                    source: Box::new(source),
-                })
-            })
-        })
-        .collect::<DfResult<_>>()?;
+    let source = ArrowRows {
+        node,
+        path,
+        arrays,
+        converted: RefCell::new(None),
+    };
     let site = NodeCallSite {
         node,
         path,
@@ -321,7 +385,7 @@ fn invoke_node(
         item_of: &item_of,
         advance,
     };
-    let Called { outputs, calls } = site.call(&columns, rows).map_err(external)?;
+    let Called { outputs, calls } = site.call(&source, rows).map_err(external)?;
     let arrays = node
         .outputs()
         .iter()

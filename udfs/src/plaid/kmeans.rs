@@ -4,7 +4,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 
-use crate::rerank::kernels::matmul_abt;
+use crate::maxsim::kernels::matmul_abt;
 
 /// Points per block of the assignment step (block × k scores in scratch).
 const BLOCK: usize = 256;

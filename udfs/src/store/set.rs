@@ -21,7 +21,8 @@
 use object_store::{ObjectStoreExt, PutMode, PutOptions};
 use serde::{Deserialize, Serialize};
 
-use super::{IndexLocation, MANIFEST_FILE, Result, StoreError, delete_prefix, fresh_generation};
+use super::writer::{delete_prefix, fresh_generation};
+use super::{IndexLocation, MANIFEST_FILE, Result, StoreError};
 
 /// Name of the pointer object that publishes an index set.
 pub const INDEX_SET_FILE: &str = "INDEX_SET.json";

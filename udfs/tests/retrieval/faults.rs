@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 use nodefusion_udfs::lookup::EmbeddingLookup;
-use nodefusion_udfs::rerank::DocEmbeddings;
+use nodefusion_udfs::maxsim::DocEmbeddings;
 use nodefusion_udfs::store::IndexLocation;
 use object_store::memory::InMemory;
 use object_store::path::Path;

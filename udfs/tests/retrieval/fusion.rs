@@ -1,6 +1,7 @@
 use nodefusion_udfs::fusion::{
-    FusionError, FusionMethod, FusionParams, Hit, RrfParams, fuse, fuse_hits, reciprocal_rank_fusion,
+    FusionError, FusionMethod, FusionParams, RrfParams, fuse, fuse_hits, reciprocal_rank_fusion,
 };
+use nodefusion_udfs::hit::Hit;
 use proptest::prelude::*;
 
 #[test]

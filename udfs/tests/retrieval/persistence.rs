@@ -1,8 +1,8 @@
 use std::path::{Path, PathBuf};
 
 use nodefusion_udfs::bm25::{Bm25Index, Bm25IndexHandle, Bm25Params};
+use nodefusion_udfs::maxsim::DocEmbeddings;
 use nodefusion_udfs::plaid::{PlaidBuildParams, PlaidError, PlaidIndex, PlaidIndexHandle, SearchParams};
-use nodefusion_udfs::rerank::DocEmbeddings;
 use nodefusion_udfs::store::{IndexLocation, MANIFEST_FILE, StoreError};
 
 use crate::support::{hebrew_like_corpus, multivector_corpus};

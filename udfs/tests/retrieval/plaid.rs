@@ -1,8 +1,9 @@
 use std::sync::OnceLock;
 use std::time::Instant;
 
+use nodefusion_udfs::maxsim::DocEmbeddings;
 use nodefusion_udfs::plaid::{PlaidBuildParams, PlaidError, PlaidIndex, SearchParams, default_num_centroids};
-use nodefusion_udfs::rerank::{DocEmbeddings, exhaustive_search_batch, rerank};
+use nodefusion_udfs::rerank::{exhaustive_search_batch, rerank};
 
 use crate::support::{MultiVectorCorpus, multivector_corpus, overlap};
 

@@ -1,4 +1,5 @@
-use nodefusion_udfs::rerank::{DocEmbeddings, RerankError, exhaustive_search, maxsim, rerank};
+use nodefusion_udfs::maxsim::{DocEmbeddings, MaxSimError, maxsim};
+use nodefusion_udfs::rerank::{RerankError, exhaustive_search, rerank};
 
 use crate::support::multivector_corpus;
 
@@ -77,5 +78,5 @@ fn malformed_inputs_are_errors_with_clear_messages() {
     assert_eq!(err, RerankError::UnknownDoc { doc: 5, num_docs: 1 });
     let err = DocEmbeddings::from_docs(2, &[vec![1.0, f32::NAN]]).unwrap_err();
     assert_eq!(err.to_string(), "document 0 contains a non-finite value at position 1");
-    assert_eq!(DocEmbeddings::new(0).unwrap_err(), RerankError::ZeroDim);
+    assert_eq!(DocEmbeddings::new(0).unwrap_err(), MaxSimError::ZeroDim);
 }

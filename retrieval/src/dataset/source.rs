@@ -11,7 +11,7 @@ use datafusion::arrow::csv::reader::Format;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use serde::de::DeserializeOwned;
 
-use super::BenchmarkError;
+use super::DatasetError;
 
 /// One tractate of the Mishnah: its name and text.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,7 +24,7 @@ pub struct Tractate {
 
 /// Reads `csv/tractates.csv` (column `english_name`) and `json/mishnah.json`
 /// (one list of chapters per row of the CSV, in order).
-pub(crate) fn load_mishnah(scriptures_dir: &Path) -> Result<Vec<Tractate>, BenchmarkError> {
+pub(crate) fn load_mishnah(scriptures_dir: &Path) -> Result<Vec<Tractate>, DatasetError> {
     let csv_path = scriptures_dir.join("csv").join("tractates.csv");
     let [names] = read_csv_columns(&csv_path, ["english_name"])?;
     let json_path = scriptures_dir.join("json").join("mishnah.json");
@@ -33,7 +33,7 @@ pub(crate) fn load_mishnah(scriptures_dir: &Path) -> Result<Vec<Tractate>, Bench
         "a list of tractates, each a list of chapters, each a list of mishnah strings",
     )?;
     if text.len() != names.len() {
-        return Err(BenchmarkError::malformed(
+        return Err(DatasetError::malformed(
             &json_path,
             format!("{} tractates (one per row of {})", names.len(), csv_path.display()),
             format!("{} tractates", text.len()),
@@ -47,9 +47,9 @@ pub(crate) fn load_mishnah(scriptures_dir: &Path) -> Result<Vec<Tractate>, Bench
 }
 
 /// Deserialises a JSON file; `expected` describes its shape for the error.
-pub(crate) fn read_json<T: DeserializeOwned>(path: &Path, expected: &str) -> Result<T, BenchmarkError> {
-    let file = File::open(path).map_err(|e| BenchmarkError::read(path, e))?;
-    serde_json::from_reader(BufReader::new(file)).map_err(|e| BenchmarkError::malformed(path, expected, e.to_string()))
+pub(crate) fn read_json<T: DeserializeOwned>(path: &Path, expected: &str) -> Result<T, DatasetError> {
+    let file = File::open(path).map_err(|e| DatasetError::read(path, e))?;
+    serde_json::from_reader(BufReader::new(file)).map_err(|e| DatasetError::malformed(path, expected, e.to_string()))
 }
 
 /// Reads the named columns of a CSV file with a header row, as non-empty
@@ -57,9 +57,9 @@ pub(crate) fn read_json<T: DeserializeOwned>(path: &Path, expected: &str) -> Res
 pub(crate) fn read_csv_columns<const N: usize>(
     path: &Path,
     columns: [&str; N],
-) -> Result<[Vec<String>; N], BenchmarkError> {
-    let malformed = |found: String| BenchmarkError::malformed(path, "a CSV file with a header row", found);
-    let open = || File::open(path).map_err(|e| BenchmarkError::read(path, e));
+) -> Result<[Vec<String>; N], DatasetError> {
+    let malformed = |found: String| DatasetError::malformed(path, "a CSV file with a header row", found);
+    let open = || File::open(path).map_err(|e| DatasetError::read(path, e));
     let (inferred, _) = Format::default()
         .with_header(true)
         .infer_schema(open()?, Some(0))
@@ -68,7 +68,7 @@ pub(crate) fn read_csv_columns<const N: usize>(
     let mut positions = [0; N];
     for (position, column) in positions.iter_mut().zip(columns) {
         *position = header.iter().position(|h| h == column).ok_or_else(|| {
-            BenchmarkError::malformed(
+            DatasetError::malformed(
                 path,
                 format!("a column '{column}'"),
                 format!("columns {}", header.join(", ")),
@@ -104,7 +104,7 @@ pub(crate) fn read_csv_columns<const N: usize>(
                 match value.map(str::trim) {
                     Some(v) if !v.is_empty() => values.push(v.to_string()),
                     _ => {
-                        return Err(BenchmarkError::malformed(
+                        return Err(DatasetError::malformed(
                             path,
                             format!("a value in column '{column}' on every row"),
                             format!("none on data row {}", row + i + 1),

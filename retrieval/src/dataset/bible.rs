@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::BenchmarkError;
+use super::DatasetError;
 use super::source::{read_csv_columns, read_json};
 
 /// One book of the Bible.
@@ -87,7 +87,7 @@ impl Bible {
     /// Reads `csv/books.csv` (columns `latin_name`, `hebrew_name`) and
     /// `json/bible.json` (one list of chapters per row of the CSV, in order)
     /// under the unpacked `scriptures` directory.
-    pub fn load(scriptures_dir: &Path) -> Result<Self, BenchmarkError> {
+    pub fn load(scriptures_dir: &Path) -> Result<Self, DatasetError> {
         let csv_path = scriptures_dir.join("csv").join("books.csv");
         let [latin, hebrew] = read_csv_columns(&csv_path, ["latin_name", "hebrew_name"])?;
         let json_path = scriptures_dir.join("json").join("bible.json");
@@ -96,7 +96,7 @@ impl Bible {
             "a list of books, each a list of chapters, each a list of verse strings",
         )?;
         if text.len() != latin.len() {
-            return Err(BenchmarkError::malformed(
+            return Err(DatasetError::malformed(
                 &json_path,
                 format!("{} books (one per row of {})", latin.len(), csv_path.display()),
                 format!("{} books", text.len()),

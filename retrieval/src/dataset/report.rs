@@ -1,4 +1,4 @@
-//! What a benchmark build produced and what it left out, and why.
+//! What a dataset build produced and what it left out, and why.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -61,9 +61,9 @@ pub struct GroupAt {
     pub group: String,
 }
 
-/// The outcome of [`build_mishnah_benchmark`](super::build_mishnah_benchmark).
+/// The outcome of [`build_mishnah_dataset`](super::build_mishnah_dataset).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct BenchmarkReport {
+pub struct MishnahReport {
     /// Where the Parquet files were written.
     pub out_dir: PathBuf,
     /// Books of the Bible read.
@@ -90,7 +90,7 @@ pub struct BenchmarkReport {
     pub quotes_not_in_verse: Vec<GroupAt>,
 }
 
-impl BenchmarkReport {
+impl MishnahReport {
     /// Groups that are citations, resolved or not.
     pub fn citations(&self) -> usize {
         self.parentheses - self.skipped_for(SkipReason::NotACitation)
@@ -111,9 +111,9 @@ impl BenchmarkReport {
     }
 }
 
-impl fmt::Display for BenchmarkReport {
+impl fmt::Display for MishnahReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "Mishnah-citation benchmark in {}", self.out_dir.display())?;
+        writeln!(f, "Mishnah-citation dataset in {}", self.out_dir.display())?;
         writeln!(
             f,
             "  passages        {:>6}  (verses of {} books)",

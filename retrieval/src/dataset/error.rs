@@ -1,11 +1,11 @@
-//! The error type of the benchmark builders.
+//! The error type of the dataset builders.
 
 use std::path::PathBuf;
 
-/// Building a benchmark failed. Each variant names the file or command at
+/// Building a dataset failed. Each variant names the file or command at
 /// fault and what was expected of it.
 #[derive(Debug, thiserror::Error)]
-pub enum BenchmarkError {
+pub enum DatasetError {
     /// A file or directory could not be read or listed.
     #[error("cannot read {}: {source}", .path.display())]
     Read {
@@ -44,7 +44,7 @@ pub enum BenchmarkError {
     },
 }
 
-impl BenchmarkError {
+impl DatasetError {
     pub(crate) fn read(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Read {
             path: path.into(),
