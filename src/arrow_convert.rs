@@ -8,6 +8,8 @@
 //! type that holds an enum with data is one JSON document (`Utf8`) per
 //! value: its Arrow form would be a union, and unions do not survive the
 //! trip between processes. Types are traced once per process and cached.
+//! [`Floats`] (and `Vec<Floats>`) skip serde: they are read from and written
+//! to `List<Float32>` columns in place.
 //!
 //! ```
 //! use nodefusion::arrow_convert::{from_arrow, to_arrow};
@@ -32,6 +34,9 @@ use serde_arrow::schema::{SchemaLike, TracingOptions};
 use crate::value::{Data, Value};
 
 mod finite;
+mod floats;
+
+pub use floats::Floats;
 
 /// Converting a value to or from Arrow failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -195,6 +200,9 @@ fn items_to_arrow<T: Data>(values: &[&T]) -> Result<ArrayRef, ArrowConversionErr
         data_type: layout.field().data_type().clone(),
         reason,
     };
+    if let Some(in_place) = floats::to_arrow(values, layout.field()) {
+        return in_place.map_err(error);
+    }
     match &layout {
         Layout::Columnar(field) => {
             let items: Vec<ItemRef<'_, T>> = values.iter().map(|&item| ItemRef { item }).collect();
@@ -290,6 +298,9 @@ pub fn from_arrow<T: Data>(array: &dyn Array) -> Result<Vec<T>, ArrowConversionE
         found: array.data_type().clone(),
         reason,
     };
+    if let Some(in_place) = floats::from_arrow::<T>(array) {
+        return in_place.map_err(error);
+    }
     match &layout {
         Layout::Columnar(_) => {
             // Accept arrays whose nullability or field names differ from the

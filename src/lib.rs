@@ -48,8 +48,16 @@
 //! ```text
 //!  #[node] fn ──► Node ─┐
 //!                        ├─► Pipeline (validated DAG) ──► Engine::run ──► Outputs + RunReport
-//!  Pipeline::as_node ────┘        │
-//!   (rename, map_over)            └─► to_dot / to_mermaid
+//!  Pipeline::as_node ────┘        │                          │
+//!   (rename, map_over)            │          ┌───────────────┴──────────────────┐
+//!                                 │   SequentialEngine                 DataFusionEngine
+//!                                 │   (frames of rows,                 (lowered into ONE LogicalPlan:
+//!                                 │    step by step)                    unnest → node UDF projections
+//!                                 │          │                          → ordered aggregate per row;
+//!                                 │          │                          BallistaEngine runs the same plan)
+//!                                 │          └──────► one node-call path ◄──────┘
+//!                                 │             (batches, constants once, panics → errors)
+//!                                 └─► to_dot / to_mermaid
 //! ```
 //!
 //! | module | job |
@@ -59,7 +67,7 @@
 //! | [`nested`] | pipelines as nodes, maps |
 //! | [`resource`] | lazily loaded, per-process resources |
 //! | [`engine`] | the engines and run reports |
-//! | [`value`], [`arrow_convert`] | type-erased values and their Arrow form |
+//! | [`value`], [`arrow_convert`] | type-erased values and their Arrow form ([`Floats`]: `f32` rows read in place) |
 //! | [`registry`] | nodes by id, for executors in other processes |
 //! | [`testing`] | helpers for node authors |
 #![warn(missing_docs)]
@@ -81,6 +89,7 @@ mod viz;
 #[path = "private.rs"]
 pub mod __private;
 
+pub use arrow_convert::Floats;
 pub use engine::{
     DataFusionEngine, Engine, NodeStats, NodefusionCodec, NodefusionPhysicalCodec, RunReport, SequentialEngine,
 };

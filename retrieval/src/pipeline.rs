@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! load_passages, load_queries, load_ground_truths
-//!   → encode_passage (mapped over passages; batch implementation)
+//!   → encode_passage (mapped over passages; batch implementation) → passage_matrices
 //!   → build_vector_index (PLAID), build_bm25_index, build_passage_lookup
 //!   → encode_query (mapped over queries; batch implementation)
 //!   → per query (mapped over encoded queries):
@@ -21,20 +21,21 @@
 //! resources ([`Encoder`], [`VectorIndex`], [`LexicalIndex`],
 //! [`PassageLookup`]), the stages' settings ([`Fusion`], [`Reranker`],
 //! [`Evaluator`], [`IndexSettings`]) and the rows between nodes
-//! ([`EncodedPassage`], [`EncodedQuery`], [`Hit`], [`Prediction`],
+//! ([`EncodedQuery`], [`Hit`], [`Prediction`],
 //! [`MetricValue`]).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use nodefusion::{BoxError, Pipeline, Res, node, pipeline};
-use nodefusion_udfs::bm25::{Bm25Index, Bm25IndexHandle, Bm25Params};
+use nodefusion::{BoxError, Floats, Pipeline, Res, node, pipeline};
+use nodefusion_udfs::bm25::{Bm25Index, Bm25Params};
 use nodefusion_udfs::fusion::{FusionParams, fuse};
-use nodefusion_udfs::lookup::{EmbeddingLookup, EmbeddingLookupHandle};
+use nodefusion_udfs::lookup::EmbeddingLookup;
 use nodefusion_udfs::maxsim::DocEmbeddings;
 use nodefusion_udfs::metrics::{Measure, Qrels, Run, evaluate};
-use nodefusion_udfs::plaid::{PlaidBuildParams, PlaidIndex, PlaidIndexHandle, SearchParams};
+use nodefusion_udfs::plaid::{PlaidBuildParams, PlaidIndex, SearchParams};
 use nodefusion_udfs::rerank::rerank;
-use nodefusion_udfs::store::IndexLocation;
+use nodefusion_udfs::store::{IndexHandle, IndexLocation};
 
 use crate::data::{self, GroundTruth, Passage, Query};
 
@@ -42,7 +43,7 @@ mod records;
 mod resources;
 mod settings;
 
-pub use records::{EncodedPassage, EncodedQuery, Hit, MetricValue, Prediction, SYSTEMS};
+pub use records::{EncodedQuery, Hit, MetricValue, Prediction, SYSTEMS};
 pub use resources::{Encoder, LexicalIndex, PassageLookup, VectorIndex};
 pub use settings::{Evaluator, Fusion, INDEXES, IndexSettings, KeepOrder, Reranker};
 
@@ -70,28 +71,22 @@ async fn load_ground_truths(
     Ok(truths)
 }
 
-#[node(output = "encoded_passage", batch = encode_passages, constant = "encoder")]
-fn encode_passage(passage: Passage, encoder: &Res<Encoder>) -> Result<EncodedPassage, BoxError> {
+/// A passage's token embeddings (`tokens × token_dim` values, row-major,
+/// L2-normalised rows) as [`Floats`], which the index builders read in place
+/// from the column they are collected into.
+#[node(output = ("passage_matrix", "token_dim"), batch = encode_passages, constant = "encoder")]
+fn encode_passage(passage: Passage, encoder: &Res<Encoder>) -> Result<(Floats, u32), BoxError> {
     let embeddings = encoder.get()?.encode_document(&passage.text)?;
-    Ok(EncodedPassage {
-        uuid: passage.uuid,
-        dim: embeddings.dim as u32,
-        embeddings: embeddings.data,
-    })
+    Ok((Floats::from(embeddings.data), embeddings.dim as u32))
 }
 
-fn encode_passages(passage: Vec<Passage>, encoder: &Res<Encoder>) -> Result<Vec<EncodedPassage>, BoxError> {
+fn encode_passages(passage: Vec<Passage>, encoder: &Res<Encoder>) -> Result<(Vec<Floats>, Vec<u32>), BoxError> {
     let texts: Vec<&str> = passage.iter().map(|p| p.text.as_str()).collect();
     let encoded = encoder.get()?.encode_documents_batch(&texts)?;
-    Ok(passage
+    Ok(encoded
         .into_iter()
-        .zip(encoded)
-        .map(|(p, e)| EncodedPassage {
-            uuid: p.uuid,
-            dim: e.dim as u32,
-            embeddings: e.data,
-        })
-        .collect())
+        .map(|e| (Floats::from(e.data), e.dim as u32))
+        .unzip())
 }
 
 #[node(output = "encoded_query", batch = encode_queries, constant = "encoder")]
@@ -120,26 +115,51 @@ fn encode_queries(query: Vec<Query>, encoder: &Res<Encoder>) -> Result<Vec<Encod
         .collect())
 }
 
-fn doc_embeddings(encoded_passages: &[EncodedPassage]) -> Result<DocEmbeddings, BoxError> {
-    let dim = encoded_passages.first().map_or(1, |p| p.dim as usize);
-    let docs: Vec<&[f32]> = encoded_passages.iter().map(|p| p.embeddings.as_slice()).collect();
-    Ok(DocEmbeddings::from_docs(dim, &docs)?)
+/// The passages' token matrices as one collection: a view of the column
+/// they were collected into when its rows lie one after another in memory
+/// (the DataFusion and Ballista engines), a copy otherwise.
+fn doc_embeddings(passage_matrices: &[Floats], token_dims: &[u32]) -> Result<DocEmbeddings, BoxError> {
+    let dim = token_dims.first().map_or(1, |&d| d as usize);
+    if let Some(other) = token_dims.iter().find(|&&d| d as usize != dim) {
+        return Err(format!("the passages were encoded with different dimensions ({dim} and {other})").into());
+    }
+    Ok(match Floats::contiguous(passage_matrices) {
+        Some(all) => {
+            let doc_values: Vec<usize> = passage_matrices.iter().map(|m| m.len()).collect();
+            DocEmbeddings::from_shared(dim, Arc::new(all), &doc_values)?
+        }
+        None => DocEmbeddings::from_docs(dim, passage_matrices)?,
+    })
 }
 
-fn uuids(encoded_passages: &[EncodedPassage]) -> Vec<&str> {
-    encoded_passages.iter().map(|p| p.uuid.as_str()).collect()
+/// The passages' ids, in the order of their matrices.
+fn uuids<'a>(passages: &'a [Passage], passage_matrices: &[Floats]) -> Result<Vec<&'a str>, BoxError> {
+    if passages.len() != passage_matrices.len() {
+        return Err(format!(
+            "{} passages but {} encoded passages: the encoding map lost or added items",
+            passages.len(),
+            passage_matrices.len()
+        )
+        .into());
+    }
+    Ok(passages.iter().map(|p| p.uuid.as_str()).collect())
 }
 
 #[node(output = "vector_index")]
 fn build_vector_index(
-    encoded_passages: &[EncodedPassage],
+    passages: &[Passage],
+    passage_matrices: &[Floats],
+    token_dims: &[u32],
     index_settings: &IndexSettings,
 ) -> Result<Res<VectorIndex>, BoxError> {
     let location = IndexLocation::new(&index_settings.index_folder, INDEXES[0])?;
-    let index = PlaidIndex::build(&doc_embeddings(encoded_passages)?, &PlaidBuildParams::default())?
-        .with_external_ids(&uuids(encoded_passages))?;
+    let index = PlaidIndex::build(
+        &doc_embeddings(passage_matrices, token_dims)?,
+        &PlaidBuildParams::default(),
+    )?
+    .with_external_ids(&uuids(passages, passage_matrices)?)?;
     index.write(&location, index_settings.overwrite)?;
-    Ok(Res::new(VectorIndex(PlaidIndexHandle::new(location.uri()))))
+    Ok(Res::new(VectorIndex(IndexHandle::new(location.uri()))))
 }
 
 #[node(output = "bm25_index")]
@@ -149,18 +169,23 @@ fn build_bm25_index(passages: &[Passage], index_settings: &IndexSettings) -> Res
     let ids: Vec<&str> = passages.iter().map(|p| p.uuid.as_str()).collect();
     let index = Bm25Index::build(&texts, &Bm25Params::default())?.with_external_ids(&ids)?;
     index.write(&location, index_settings.overwrite)?;
-    Ok(Res::new(LexicalIndex(Bm25IndexHandle::new(location.uri()))))
+    Ok(Res::new(LexicalIndex(IndexHandle::new(location.uri()))))
 }
 
 #[node(output = "passage_lookup")]
 fn build_passage_lookup(
-    encoded_passages: &[EncodedPassage],
+    passages: &[Passage],
+    passage_matrices: &[Floats],
+    token_dims: &[u32],
     index_settings: &IndexSettings,
 ) -> Result<Res<PassageLookup>, BoxError> {
     let location = IndexLocation::new(&index_settings.index_folder, INDEXES[2])?;
-    EmbeddingLookup::new(doc_embeddings(encoded_passages)?, &uuids(encoded_passages))?
-        .write(&location, index_settings.overwrite)?;
-    Ok(Res::new(PassageLookup(EmbeddingLookupHandle::new(location.uri()))))
+    EmbeddingLookup::new(
+        doc_embeddings(passage_matrices, token_dims)?,
+        &uuids(passages, passage_matrices)?,
+    )?
+    .write(&location, index_settings.overwrite)?;
+    Ok(Res::new(PassageLookup(IndexHandle::new(location.uri()))))
 }
 
 #[node(output = "colbert_hits")]
@@ -356,7 +381,8 @@ pub fn retrieval_pipeline() -> Result<Pipeline, nodefusion::PipelineError> {
     let encode_all = pipeline![encode_passage::node().with_batch_size(32)]?
         .as_node("encode_passages")
         .rename_input("passage", "passages")
-        .rename_output("encoded_passage", "encoded_passages")
+        .rename_output("passage_matrix", "passage_matrices")
+        .rename_output("token_dim", "token_dims")
         .map_over(["passages"]);
     let encode_all_queries = pipeline![encode_query::node().with_batch_size(32)]?
         .as_node("encode_queries")

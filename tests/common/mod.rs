@@ -4,7 +4,7 @@
 
 pub mod dag;
 
-use nodefusion::{BoxError, Inputs, MapMode, Pipeline, Res, Resource, node, pipeline};
+use nodefusion::{BoxError, Floats, Inputs, MapMode, Pipeline, Res, Resource, node, pipeline};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -309,6 +309,31 @@ pub fn scale_lists() -> Pipeline {
     .unwrap()
 }
 
+#[node(output = "vector")]
+pub fn vector_of(word: String) -> Floats {
+    Floats::from(word.chars().map(|c| c as u32 as f32).collect::<Vec<_>>())
+}
+
+#[node(output = "vector_sum")]
+pub fn vector_sum(vectors: &[Floats]) -> f32 {
+    vectors.iter().flat_map(|v| v.iter()).sum()
+}
+
+/// `vector_of` mapped over `words` into `vectors` (Arrow-backed
+/// [`Floats`]), summed by `vector_sum`.
+pub fn word_vectors() -> Pipeline {
+    pipeline![
+        pipeline![vector_of::node()]
+            .unwrap()
+            .as_node("vectors_of_words")
+            .rename_input("word", "words")
+            .rename_output("vector", "vectors")
+            .map_over(["words"]),
+        vector_sum::node(),
+    ]
+    .unwrap()
+}
+
 pub fn passages(n: usize) -> Vec<Passage> {
     (0..n)
         .map(|i| Passage {
@@ -342,7 +367,7 @@ macro_rules! test_each_case {
                 structs_resources_and_batches nested_unmapped_with_renames
                 top_level_bind_overridden_and_nested_bind_kept zip_of_two_lists_and_a_shared_input
                 enums_with_data_mapped_and_broadcast async_nodes_mapped
-                constant_input_changing_between_outer_items);
+                constant_input_changing_between_outer_items floats_mapped_and_collected);
         }
     };
     (@tests $check:expr; $($name:ident)*) => {
@@ -526,6 +551,12 @@ pub fn cases() -> Vec<Case> {
                 .with("lists", vec![vec![1i64, 2], vec![3], vec![], vec![4, 5], vec![6]])
                 .with("factors", vec![10i64, 100, 7, 100, 1000]),
             expected: json!({"scaled_lists": [[10, 20], [300], [], [400, 500], [6000]]}),
+        },
+        Case {
+            name: "floats_mapped_and_collected",
+            pipeline: word_vectors(),
+            inputs: Inputs::new().with("words", vec!["ab".to_string(), "".to_string(), "c".to_string()]),
+            expected: json!({"vectors": [[97.0, 98.0], [], [99.0]], "vector_sum": 294.0}),
         },
     ]
 }

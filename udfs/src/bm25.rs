@@ -36,7 +36,7 @@
 mod tokenizer;
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -420,16 +420,6 @@ impl Bm25Index {
         store::save_async(self, location, overwrite).await
     }
 
-    /// Loads the index at `location`, validating manifest, checksums and content.
-    pub fn load(location: &IndexLocation) -> Result<Self> {
-        store::load::<Self>(location)
-    }
-
-    /// Async form of [`load`](Self::load).
-    pub async fn load_async(location: &IndexLocation) -> Result<Self> {
-        store::load_async::<Self>(location).await
-    }
-
     /// Per-term document frequencies of the `n` most frequent terms (for
     /// inspection and tests).
     pub fn top_terms(&self, n: usize) -> Vec<(String, usize)> {
@@ -546,49 +536,5 @@ impl StoredIndex for Bm25Index {
             external_ids,
             counts,
         })
-    }
-}
-
-/// A serialisable reference to a stored BM25 index (a "resource config"):
-/// travels in plans, resolved with [`load`](Self::load) on each worker.
-///
-/// ```
-/// use nodefusion_udfs::bm25::Bm25IndexHandle;
-/// let h = Bm25IndexHandle::new("s3://bucket/indexes/bm25_he");
-/// let json = serde_json::to_string(&h).unwrap();
-/// assert_eq!(serde_json::from_str::<Bm25IndexHandle>(&json).unwrap(), h);
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Bm25IndexHandle {
-    /// Index location: a local path or a URL.
-    pub uri: String,
-    /// Object store options (e.g. `aws_region`); do not put secrets here,
-    /// the store builders also read them from the environment.
-    #[serde(default)]
-    pub options: BTreeMap<String, String>,
-}
-
-impl Bm25IndexHandle {
-    /// A handle for the index at `uri`.
-    pub fn new(uri: impl Into<String>) -> Self {
-        Self {
-            uri: uri.into(),
-            options: BTreeMap::new(),
-        }
-    }
-
-    /// The index location.
-    pub fn location(&self) -> Result<IndexLocation> {
-        Ok(IndexLocation::parse_with_options(&self.uri, &self.options)?)
-    }
-
-    /// Loads the index.
-    pub fn load(&self) -> Result<Bm25Index> {
-        Bm25Index::load(&self.location()?)
-    }
-
-    /// Async form of [`load`](Self::load).
-    pub async fn load_async(&self) -> Result<Bm25Index> {
-        Bm25Index::load_async(&self.location()?).await
     }
 }

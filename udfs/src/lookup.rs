@@ -8,7 +8,7 @@
 //! ```
 //! use nodefusion_udfs::lookup::EmbeddingLookup;
 //! use nodefusion_udfs::maxsim::DocEmbeddings;
-//! use nodefusion_udfs::store::IndexLocation;
+//! use nodefusion_udfs::store::{IndexLocation, LoadIndex};
 //! let dir = std::env::temp_dir().join(format!("lookup-doc-{}", std::process::id()));
 //! let docs = DocEmbeddings::from_docs(2, &[vec![1.0, 0.0], vec![0.0, 1.0, 0.6, 0.8]]).unwrap();
 //! let lookup = EmbeddingLookup::new(docs, &["a", "b"]).unwrap();
@@ -19,7 +19,7 @@
 //! assert_eq!(back.docs().doc(1).unwrap(), &[0.0, 1.0, 0.6, 0.8]);
 //! ```
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -115,11 +115,6 @@ impl EmbeddingLookup {
     pub fn write(&self, location: &IndexLocation, overwrite: bool) -> Result<Manifest> {
         store::save(self, location, overwrite)
     }
-
-    /// Loads and validates the lookup at `location`.
-    pub fn load(location: &IndexLocation) -> Result<Self> {
-        store::load::<Self>(location)
-    }
 }
 
 impl StoredIndex for EmbeddingLookup {
@@ -177,37 +172,13 @@ impl StoredIndex for EmbeddingLookup {
         if ids.len() != n {
             return Err(bad("ids.off", format!("expected {n} ids, found {}", ids.len())).into());
         }
-        let mut docs = DocEmbeddings::new(dim).map_err(|e| bad(MANIFEST_FILE, e.to_string()))?;
-        for w in offsets.windows(2) {
-            docs.push(&tokens[w[0] as usize * dim..w[1] as usize * dim])
-                .map_err(|e| bad("tokens.f32", e.to_string()))?;
-        }
+        // The documents view the loaded (memory-mapped) tokens in place.
+        let doc_values: Vec<usize> = offsets.windows(2).map(|w| (w[1] - w[0]) as usize * dim).collect();
+        let docs = DocEmbeddings::from_shared(dim, std::sync::Arc::new(tokens), &doc_values).map_err(|e| match e {
+            MaxSimError::ZeroDim => bad(MANIFEST_FILE, e.to_string()),
+            other => bad("tokens.f32", other.to_string()),
+        })?;
         let names: Vec<&str> = (0..n).map(|i| ids.get(i)).collect();
         Self::new(docs, &names).map_err(|e| bad("ids.str", e.to_string()).into())
-    }
-}
-
-/// A serialisable reference to a stored lookup (a resource config).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct EmbeddingLookupHandle {
-    /// The location: a local path or a URL.
-    pub uri: String,
-    /// Object store options.
-    #[serde(default)]
-    pub options: BTreeMap<String, String>,
-}
-
-impl EmbeddingLookupHandle {
-    /// A handle for the lookup at `uri`.
-    pub fn new(uri: impl Into<String>) -> Self {
-        Self {
-            uri: uri.into(),
-            options: BTreeMap::new(),
-        }
-    }
-
-    /// Loads the lookup.
-    pub fn load(&self) -> Result<EmbeddingLookup> {
-        EmbeddingLookup::load(&IndexLocation::parse_with_options(&self.uri, &self.options)?)
     }
 }

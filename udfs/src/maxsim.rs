@@ -83,13 +83,61 @@ pub(crate) fn check_matrix(what: &str, data: &[f32], dim: usize) -> Result<usize
 }
 
 /// A collection of multi-vector documents stored contiguously
-/// (all token rows of document 0, then document 1, …).
-#[derive(Debug, Clone, PartialEq)]
+/// (all token rows of document 0, then document 1, …), in memory of its own
+/// or in memory it shares ([`DocEmbeddings::from_shared`]: an Arrow column,
+/// a memory-mapped file).
+#[derive(Clone)]
 pub struct DocEmbeddings {
     dim: usize,
-    data: Vec<f32>,
+    data: Tokens,
     /// `len + 1` token offsets.
     offsets: Vec<usize>,
+}
+
+/// Memory holding the flat matrix of all tokens.
+pub type SharedTokens = std::sync::Arc<dyn AsRef<[f32]> + Send + Sync>;
+
+#[derive(Clone)]
+enum Tokens {
+    Owned(Vec<f32>),
+    Shared(SharedTokens),
+}
+
+impl Tokens {
+    fn as_slice(&self) -> &[f32] {
+        match self {
+            Tokens::Owned(values) => values,
+            Tokens::Shared(values) => values.as_ref().as_ref(),
+        }
+    }
+
+    /// The values as a growable vector (copied once if they were shared).
+    fn to_mut(&mut self) -> &mut Vec<f32> {
+        if let Tokens::Shared(values) = self {
+            *self = Tokens::Owned(values.as_ref().as_ref().to_vec());
+        }
+        match self {
+            Tokens::Owned(values) => values,
+            Tokens::Shared(_) => unreachable!("made owned above"),
+        }
+    }
+}
+
+impl PartialEq for DocEmbeddings {
+    fn eq(&self, other: &Self) -> bool {
+        self.dim == other.dim && self.offsets == other.offsets && self.tokens() == other.tokens()
+    }
+}
+
+impl std::fmt::Debug for DocEmbeddings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DocEmbeddings")
+            .field("dim", &self.dim)
+            .field("docs", &self.len())
+            .field("tokens", &self.num_tokens())
+            .field("shared", &matches!(self.data, Tokens::Shared(_)))
+            .finish()
+    }
 }
 
 impl DocEmbeddings {
@@ -100,7 +148,7 @@ impl DocEmbeddings {
         }
         Ok(Self {
             dim,
-            data: Vec::new(),
+            data: Tokens::Owned(Vec::new()),
             offsets: vec![0],
         })
     }
@@ -108,11 +156,60 @@ impl DocEmbeddings {
     /// A collection from one flat row-major matrix per document.
     pub fn from_docs<D: AsRef<[f32]>>(dim: usize, docs: &[D]) -> Result<Self> {
         let mut out = Self::new(dim)?;
-        out.data.reserve(docs.iter().map(|d| d.as_ref().len()).sum());
+        out.data.to_mut().reserve(docs.iter().map(|d| d.as_ref().len()).sum());
         for d in docs {
             out.push(d.as_ref())?;
         }
         Ok(out)
+    }
+
+    /// A collection over the flat row-major matrix of all documents held in
+    /// `tokens`, without copying it; `doc_values[d]` is the number of values
+    /// (tokens × `dim`) of document `d`. Checked as [`from_docs`](Self::from_docs)
+    /// checks; [`push`](Self::push) copies the values into memory of the
+    /// collection's own first.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use nodefusion_udfs::maxsim::DocEmbeddings;
+    /// let tokens = Arc::new(vec![1.0f32, 0.0, 0.0, 1.0, 0.6, 0.8]);
+    /// let docs = DocEmbeddings::from_shared(2, tokens, &[2, 4]).unwrap();
+    /// assert_eq!(docs.doc(1).unwrap(), &[0.0, 1.0, 0.6, 0.8]);
+    /// assert_eq!(docs, DocEmbeddings::from_docs(2, &[vec![1.0, 0.0], vec![0.0, 1.0, 0.6, 0.8]]).unwrap());
+    /// ```
+    pub fn from_shared(dim: usize, tokens: SharedTokens, doc_values: &[usize]) -> Result<Self> {
+        if dim == 0 {
+            return Err(MaxSimError::ZeroDim);
+        }
+        if doc_values.len() >= u32::MAX as usize {
+            return Err(MaxSimError::TooManyDocuments);
+        }
+        let data = (*tokens).as_ref();
+        let mut offsets = Vec::with_capacity(doc_values.len() + 1);
+        offsets.push(0);
+        let mut start = 0;
+        for (id, &len) in doc_values.iter().enumerate() {
+            let doc = data.get(start..start + len).ok_or_else(|| MaxSimError::Shape {
+                what: format!("document {id} (values {start}..{})", start + len),
+                len: data.len(),
+                dim,
+            })?;
+            let rows = check_matrix(&format!("document {id}"), doc, dim)?;
+            offsets.push(offsets[id] + rows);
+            start += len;
+        }
+        if start != data.len() {
+            return Err(MaxSimError::Shape {
+                what: format!("the shared tokens ({start} values in documents)"),
+                len: data.len(),
+                dim,
+            });
+        }
+        Ok(Self {
+            dim,
+            data: Tokens::Shared(tokens),
+            offsets,
+        })
     }
 
     /// Appends a document (flat row-major matrix) and returns its id.
@@ -122,7 +219,7 @@ impl DocEmbeddings {
             return Err(MaxSimError::TooManyDocuments);
         }
         let tokens = check_matrix(&format!("document {id}"), doc, self.dim)?;
-        self.data.extend_from_slice(doc);
+        self.data.to_mut().extend_from_slice(doc);
         self.offsets.push(self.offsets[id] + tokens);
         Ok(id as DocId)
     }
@@ -150,7 +247,7 @@ impl DocEmbeddings {
     /// Tokens of document `doc` as a flat row-major matrix.
     pub fn doc(&self, doc: DocId) -> Option<&[f32]> {
         let d = doc as usize;
-        (d < self.len()).then(|| &self.data[self.offsets[d] * self.dim..self.offsets[d + 1] * self.dim])
+        (d < self.len()).then(|| &self.tokens()[self.offsets[d] * self.dim..self.offsets[d + 1] * self.dim])
     }
 
     /// Number of tokens of document `doc`.
@@ -161,7 +258,7 @@ impl DocEmbeddings {
 
     /// All token embeddings, row-major.
     pub fn tokens(&self) -> &[f32] {
-        &self.data
+        self.data.as_slice()
     }
 
     /// Token offsets (`len + 1` entries): document `d` has tokens `offsets[d]..offsets[d+1]`.

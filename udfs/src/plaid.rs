@@ -71,7 +71,6 @@ use serde::{Deserialize, Serialize};
 pub use self::build::default_num_centroids;
 use self::codec::ResidualCodec;
 use self::ivf::InvertedFile;
-pub use self::persist::PlaidIndexHandle;
 use crate::hit::DocId;
 use crate::maxsim::MaxSimError;
 use crate::store::{Array, StoreError, StringTable};

@@ -35,6 +35,7 @@
 
 mod blocking;
 mod columns;
+mod handle;
 mod location;
 mod manifest;
 mod reader;
@@ -44,12 +45,13 @@ mod stored;
 mod writer;
 
 pub(crate) use columns::{Array, Pod, StringTable};
+pub use handle::{IndexHandle, LoadIndex};
 pub use location::IndexLocation;
 pub use manifest::{FileEntry, INDEX_FORMAT, MANIFEST_FILE, Manifest};
 pub(crate) use reader::IndexReader;
 pub use remote::{RemoteTimeouts, open_remote, remote_hint, remote_hint_of};
 pub use set::{INDEX_SET_FILE, INDEX_SET_FORMAT, IndexSet, IndexSetManifest, Published, StagedSet};
-pub(crate) use stored::{ManifestFields, StoredIndex, load, load_async, save, save_async};
+pub(crate) use stored::{ManifestFields, StoredIndex, save, save_async};
 pub(crate) use writer::IndexWriter;
 
 /// Errors of index persistence. Each message says what was expected, what

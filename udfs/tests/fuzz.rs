@@ -22,7 +22,7 @@ use nodefusion_udfs::hebrew::{HebrewNormalizer, normalize};
 use nodefusion_udfs::lookup::EmbeddingLookup;
 use nodefusion_udfs::maxsim::DocEmbeddings;
 use nodefusion_udfs::plaid::{PlaidBuildParams, PlaidIndex, SearchParams};
-use nodefusion_udfs::store::{IndexLocation, MANIFEST_FILE};
+use nodefusion_udfs::store::{IndexLocation, LoadIndex, MANIFEST_FILE};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 use sha2::{Digest, Sha256};

@@ -1,18 +1,8 @@
-//! The rows that flow between the nodes: encoded passages and queries,
-//! hits, and what a run reports (predictions and metrics).
+//! The rows that flow between the nodes: encoded queries, hits, and what a
+//! run reports (predictions and metrics). (A passage's encoding is its
+//! token matrix, a `Floats`, and its dimension.)
 
 use serde::{Deserialize, Serialize};
-
-/// A passage's token embeddings.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EncodedPassage {
-    /// The passage id.
-    pub uuid: String,
-    /// Vector dimension.
-    pub dim: u32,
-    /// `tokens × dim` values, L2-normalised rows.
-    pub embeddings: Vec<f32>,
-}
 
 /// A query's token embeddings, with its text for lexical retrieval.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -3,10 +3,11 @@
 //! process loads them once, on first use.
 
 use nodefusion::{BoxError, Resource};
-use nodefusion_udfs::bm25::{Bm25Index, Bm25IndexHandle};
+use nodefusion_udfs::bm25::Bm25Index;
 use nodefusion_udfs::colbert::{ColbertEncoder, EncoderConfig};
-use nodefusion_udfs::lookup::{EmbeddingLookup, EmbeddingLookupHandle};
-use nodefusion_udfs::plaid::{PlaidIndex, PlaidIndexHandle};
+use nodefusion_udfs::lookup::EmbeddingLookup;
+use nodefusion_udfs::plaid::PlaidIndex;
+use nodefusion_udfs::store::IndexHandle;
 use serde::{Deserialize, Serialize};
 
 /// The ColBERT encoder as a resource: its config travels, the model loads
@@ -25,7 +26,7 @@ impl Resource for Encoder {
 /// A PLAID index on storage.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct VectorIndex(pub PlaidIndexHandle);
+pub struct VectorIndex(pub IndexHandle<PlaidIndex>);
 
 impl Resource for VectorIndex {
     type Loaded = PlaidIndex;
@@ -37,7 +38,7 @@ impl Resource for VectorIndex {
 /// A BM25 index on storage.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct LexicalIndex(pub Bm25IndexHandle);
+pub struct LexicalIndex(pub IndexHandle<Bm25Index>);
 
 impl Resource for LexicalIndex {
     type Loaded = Bm25Index;
@@ -49,7 +50,7 @@ impl Resource for LexicalIndex {
 /// Full-precision passage embeddings on storage, for reranking.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct PassageLookup(pub EmbeddingLookupHandle);
+pub struct PassageLookup(pub IndexHandle<EmbeddingLookup>);
 
 impl Resource for PassageLookup {
     type Loaded = EmbeddingLookup;

@@ -1,9 +1,5 @@
 //! Persisting a PLAID index with [`crate::store`]: its data files, the
-//! checks when reading them back, and [`PlaidIndexHandle`].
-
-use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
+//! checks when reading them back.
 
 use super::codec::ResidualCodec;
 use super::ivf::InvertedFile;
@@ -198,59 +194,5 @@ impl PlaidIndex {
     /// Async form of [`write`](Self::write).
     pub async fn write_async(&self, location: &IndexLocation, overwrite: bool) -> Result<Manifest> {
         store::save_async(self, location, overwrite).await
-    }
-
-    /// Loads the index at `location`, validating manifest, checksums and content.
-    pub fn load(location: &IndexLocation) -> Result<Self> {
-        store::load::<Self>(location)
-    }
-
-    /// Async form of [`load`](Self::load).
-    pub async fn load_async(location: &IndexLocation) -> Result<Self> {
-        store::load_async::<Self>(location).await
-    }
-}
-
-/// A serialisable reference to a stored PLAID index (a "resource config"):
-/// travels in plans, resolved with [`load`](Self::load) on each worker.
-///
-/// ```
-/// use nodefusion_udfs::plaid::PlaidIndexHandle;
-/// let h = PlaidIndexHandle::new("/data/indexes/plaid_he");
-/// let json = serde_json::to_string(&h).unwrap();
-/// assert_eq!(json, r#"{"uri":"/data/indexes/plaid_he","options":{}}"#);
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct PlaidIndexHandle {
-    /// Index location: a local path or a URL.
-    pub uri: String,
-    /// Object store options (e.g. `aws_region`); do not put secrets here,
-    /// the store builders also read them from the environment.
-    #[serde(default)]
-    pub options: BTreeMap<String, String>,
-}
-
-impl PlaidIndexHandle {
-    /// A handle for the index at `uri`.
-    pub fn new(uri: impl Into<String>) -> Self {
-        Self {
-            uri: uri.into(),
-            options: BTreeMap::new(),
-        }
-    }
-
-    /// The index location.
-    pub fn location(&self) -> Result<IndexLocation> {
-        Ok(IndexLocation::parse_with_options(&self.uri, &self.options)?)
-    }
-
-    /// Loads the index.
-    pub fn load(&self) -> Result<PlaidIndex> {
-        PlaidIndex::load(&self.location()?)
-    }
-
-    /// Async form of [`load`](Self::load).
-    pub async fn load_async(&self) -> Result<PlaidIndex> {
-        PlaidIndex::load_async(&self.location()?).await
     }
 }

@@ -109,6 +109,12 @@ impl<T: Pod> std::ops::Deref for Array<T> {
     }
 }
 
+impl<T: Pod> AsRef<[T]> for Array<T> {
+    fn as_ref(&self) -> &[T] {
+        self.as_slice()
+    }
+}
+
 /// A list of strings stored as one UTF-8 blob plus `len + 1` offsets.
 #[derive(Clone)]
 pub(crate) struct StringTable {

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 use nodefusion_udfs::lookup::EmbeddingLookup;
 use nodefusion_udfs::maxsim::DocEmbeddings;
-use nodefusion_udfs::store::IndexLocation;
+use nodefusion_udfs::store::{IndexLocation, LoadIndex};
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::{

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Barrier;
 
 use nodefusion_udfs::bm25::{Bm25Index, Bm25Params};
-use nodefusion_udfs::store::{INDEX_SET_FILE, IndexLocation, IndexSet, StagedSet, StoreError};
+use nodefusion_udfs::store::{INDEX_SET_FILE, IndexLocation, IndexSet, LoadIndex, StagedSet, StoreError};
 
 /// The indexes of every set in these tests.
 const NAMES: [&str; 2] = ["lexical", "titles"];

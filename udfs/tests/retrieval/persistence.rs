@@ -1,9 +1,9 @@
 use std::path::{Path, PathBuf};
 
-use nodefusion_udfs::bm25::{Bm25Index, Bm25IndexHandle, Bm25Params};
+use nodefusion_udfs::bm25::{Bm25Index, Bm25Params};
 use nodefusion_udfs::maxsim::DocEmbeddings;
-use nodefusion_udfs::plaid::{PlaidBuildParams, PlaidError, PlaidIndex, PlaidIndexHandle, SearchParams};
-use nodefusion_udfs::store::{IndexLocation, MANIFEST_FILE, StoreError};
+use nodefusion_udfs::plaid::{PlaidBuildParams, PlaidError, PlaidIndex, SearchParams};
+use nodefusion_udfs::store::{IndexHandle, IndexLocation, LoadIndex, MANIFEST_FILE, StoreError};
 
 use crate::support::{hebrew_like_corpus, multivector_corpus};
 
@@ -82,7 +82,7 @@ fn handles_serialise_and_load_from_a_file_url() {
     let dir = tempfile::tempdir().unwrap();
     index.write(&location(&dir, "bm25"), false).unwrap();
     let url = format!("file://{}/bm25", dir.path().display());
-    let handle: Bm25IndexHandle = serde_json::from_str(&format!(r#"{{"uri":"{url}"}}"#)).unwrap();
+    let handle: IndexHandle<Bm25Index> = serde_json::from_str(&format!(r#"{{"uri":"{url}"}}"#)).unwrap();
     assert_eq!(
         handle.load().unwrap().search(&queries[0], 5),
         index.search(&queries[0], 5)
@@ -94,7 +94,7 @@ async fn blocking_load_works_inside_an_async_runtime() {
     let (index, queries) = small_plaid();
     let dir = tempfile::tempdir().unwrap();
     index.write_async(&location(&dir, "p"), false).await.unwrap();
-    let handle = PlaidIndexHandle::new(format!("{}/p", dir.path().display()));
+    let handle = IndexHandle::<PlaidIndex>::new(format!("{}/p", dir.path().display()));
     let blocking = handle.load().unwrap();
     let async_loaded = handle.load_async().await.unwrap();
     assert_eq!(
