@@ -307,6 +307,14 @@ impl NodeBuilder {
     /// implementation can read it once (a model, a setting). With
     /// `#[node(constant = "name")]` the batch function takes it as `&T`.
     ///
+    /// "Changes" is decided cheaply: the DataFusion engine compares
+    /// neighbouring rows' Arrow data, the sequential engine whether rows
+    /// hold the same shared value (as a value bound or passed into a map
+    /// does), and [`check_batch_agrees`](crate::testing::check_batch_agrees)
+    /// compares through serde. A constant computed per item inside the map
+    /// therefore gets one batch call per row on the sequential engine:
+    /// still right, only unbatched.
+    ///
     /// ```
     /// use nodefusion::{Node, Value};
     /// let scale = Node::builder("scale")

@@ -1,6 +1,6 @@
 //! Test helpers for node authors.
 
-use crate::engine::call::split_runs;
+use crate::engine::call::{check_batch_shape, split_runs};
 use crate::inputs::Inputs;
 use crate::node::{Node, NodeCall};
 use crate::value::Value;
@@ -80,31 +80,15 @@ pub fn check_batch_agrees_within(node: &Node, rows: &[Inputs], tolerance: f64) -
         singular.push(out);
     }
     let mut batched: Vec<Vec<Value>> = vec![Vec::with_capacity(rows.len()); node.outputs().len()];
-    for (run, _) in split_runs(node, columns, rows.len()) {
+    for (run, len) in split_runs(node, columns, rows.len()) {
         let produced = batch(run).map_err(|e| format!("batch call failed: {e}"))?;
-        if produced.len() != batched.len() {
-            return Err(format!(
-                "batch returned {} columns for {} outputs",
-                produced.len(),
-                batched.len()
-            ));
-        }
+        check_batch_shape(node.name(), &produced, batched.len(), len).map_err(|e| e.to_string())?;
         for (all, column) in batched.iter_mut().zip(produced) {
             all.extend(column);
         }
     }
-    for (k, port) in node.outputs().iter().enumerate() {
-        let column = batched
-            .get(k)
-            .ok_or_else(|| format!("batch returned no column for output '{}'", port.name))?;
-        if column.len() != rows.len() {
-            return Err(format!(
-                "batch returned {} values of '{}' for {} rows",
-                column.len(),
-                port.name,
-                rows.len()
-            ));
-        }
+    // Each run's shape was checked: one full column per output.
+    for (k, (port, column)) in node.outputs().iter().zip(&batched).enumerate() {
         for (r, (one, many)) in singular.iter().map(|o| &o[k]).zip(column).enumerate() {
             let (a, b) = (port.ty.to_json(one), port.ty.to_json(many));
             let agree = match (&a, &b) {

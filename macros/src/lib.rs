@@ -33,6 +33,9 @@ fn parse_options(attr: TokenStream2) -> syn::Result<Options> {
     let mut options = Options::default();
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("output") || meta.path.is_ident("outputs") {
+            if !options.outputs.is_empty() {
+                return Err(meta.error("the outputs are given twice; name them all in one: output = (\"a\", \"b\")"));
+            }
             let expr: Expr = meta.value()?.parse()?;
             options.outputs = string_literals(&expr)?.iter().map(LitStr::value).collect();
             Ok(())
@@ -40,6 +43,11 @@ fn parse_options(attr: TokenStream2) -> syn::Result<Options> {
             options.batch = Some(meta.value()?.parse()?);
             Ok(())
         } else if meta.path.is_ident("constant") {
+            if !options.constant.is_empty() {
+                return Err(
+                    meta.error("`constant` is given twice; list every constant input once: constant = (\"a\", \"b\")")
+                );
+            }
             let expr: Expr = meta.value()?.parse()?;
             options.constant = string_literals(&expr)?;
             Ok(())
@@ -455,6 +463,24 @@ mod tests {
                     }
                 ),
                 "#[node] declares 2 outputs, so the function must return a tuple of 2 values",
+            ),
+            (
+                quote!(output = "y", output = "z"),
+                quote!(
+                    fn f(x: i64) -> i64 {
+                        x
+                    }
+                ),
+                "the outputs are given twice; name them all in one: output = (\"a\", \"b\")",
+            ),
+            (
+                quote!(output = "y", batch = fs, constant = "x", constant = "factor"),
+                quote!(
+                    fn f(x: i64, factor: i64) -> i64 {
+                        x * factor
+                    }
+                ),
+                "`constant` is given twice; list every constant input once: constant = (\"a\", \"b\")",
             ),
             (
                 quote!(output = "y", constant = "x"),

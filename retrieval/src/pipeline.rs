@@ -119,6 +119,14 @@ fn encode_queries(query: Vec<Query>, encoder: &Res<Encoder>) -> Result<Vec<Encod
 /// they were collected into when its rows lie one after another in memory
 /// (the DataFusion and Ballista engines), a copy otherwise.
 fn doc_embeddings(passage_matrices: &[Floats], token_dims: &[u32]) -> Result<DocEmbeddings, BoxError> {
+    if token_dims.len() != passage_matrices.len() {
+        return Err(format!(
+            "{} token dimensions for {} passage matrices",
+            token_dims.len(),
+            passage_matrices.len()
+        )
+        .into());
+    }
     let dim = token_dims.first().map_or(1, |&d| d as usize);
     if let Some(other) = token_dims.iter().find(|&&d| d as usize != dim) {
         return Err(format!("the passages were encoded with different dimensions ({dim} and {other})").into());

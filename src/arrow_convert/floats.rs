@@ -194,26 +194,29 @@ fn list_array(item: &FieldRef, offsets: OffsetBuffer<i32>, values: ArrayRef) -> 
     ))
 }
 
-/// Each row of a `List<Float32>` array, sharing the array's memory.
+/// Each row of a `List<Float32>` array, sharing the array's memory. Only
+/// the values the rows span are looked at (a sliced array's child holds
+/// more).
 fn rows_from_arrow(array: &dyn Array) -> Result<Vec<Floats>, String> {
     let list = array
         .as_list_opt::<i32>()
         .ok_or_else(|| format!("a list of floats was expected, found {}", array.data_type()))?;
-    let values = list
-        .values()
+    let (offsets, first) = spanned_offsets(list);
+    let end = offsets.last().copied().unwrap_or(0);
+    let values = list.values().slice(first, end);
+    let values = values
         .as_primitive_opt::<Float32Type>()
         .ok_or_else(|| format!("list items of Float32 were expected, found {}", list.value_type()))?;
     if values.null_count() > 0 {
         return Err("a list item is null; Floats holds numbers only".into());
     }
     let buffer = values.values().clone();
-    let offsets = list.value_offsets();
     (0..list.len())
         .map(|row| match list.is_null(row) {
             true => Err(format!("row {row} is null")),
             false => Ok(Floats {
                 buffer: buffer.clone(),
-                range: offsets[row] as usize..offsets[row + 1] as usize,
+                range: offsets[row]..offsets[row + 1],
             }),
         })
         .collect()
@@ -225,14 +228,23 @@ fn lists_from_arrow(array: &dyn Array) -> Result<Vec<Vec<Floats>>, String> {
     let list = array
         .as_list_opt::<i32>()
         .ok_or_else(|| format!("a list of lists was expected, found {}", array.data_type()))?;
-    let rows = rows_from_arrow(list.values().as_ref())?;
-    let offsets = list.value_offsets();
+    let (offsets, first) = spanned_offsets(list);
+    let inner = list.values().slice(first, offsets.last().copied().unwrap_or(0));
+    let rows = rows_from_arrow(inner.as_ref()).map_err(|e| format!("an inner list: {e}"))?;
     (0..list.len())
         .map(|row| match list.is_null(row) {
             true => Err(format!("row {row} is null")),
-            false => Ok(rows[offsets[row] as usize..offsets[row + 1] as usize].to_vec()),
+            false => Ok(rows[offsets[row]..offsets[row + 1]].to_vec()),
         })
         .collect()
+}
+
+/// The offsets of `list`'s rows counted from its first row's start (which
+/// is returned too): the span of its child that the rows use.
+fn spanned_offsets(list: &ListArray) -> (Vec<usize>, usize) {
+    let offsets = list.value_offsets();
+    let first = offsets.first().copied().unwrap_or(0) as usize;
+    (offsets.iter().map(|&o| o as usize - first).collect(), first)
 }
 
 #[cfg(test)]
@@ -288,6 +300,15 @@ mod tests {
         assert_eq!(&read[1][0][..], &[4.0]);
         let back = convert_to(&read).unwrap();
         assert_eq!(convert_from::<Vec<Vec<f32>>>(&back).unwrap(), lists[1..].to_vec());
+    }
+
+    #[test]
+    fn a_slice_reads_only_the_values_it_spans() {
+        // A null number outside the slice is not the slice's business.
+        let array = convert_to(&[vec![None, Some(1.0f32)], vec![Some(2.0), Some(3.0)]]).unwrap();
+        assert!(convert_from::<Floats>(&array).is_err());
+        let rows = convert_from::<Floats>(&array.slice(1, 1)).unwrap();
+        assert_eq!(&rows[0][..], &[2.0, 3.0]);
     }
 
     #[test]

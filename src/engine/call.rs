@@ -21,7 +21,7 @@ use std::sync::{Arc, LazyLock};
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 
-use crate::error::Error;
+use crate::error::{Error, bug};
 use crate::node::{AsyncFn, BatchFn, BoxError, Node, NodeCall};
 use crate::resource::panic_message;
 use crate::value::Value;
@@ -70,7 +70,7 @@ impl NodeCallSite<'_> {
             (Some(batch), _) if self.mapped => {
                 for start in (0..rows).step_by(size) {
                     let end = (start + size).min(rows);
-                    let chunk = source.rows(start..end)?;
+                    let chunk = fetch(source, start..end)?;
                     let mut run_start = start;
                     for (run, len) in split_runs(node, chunk, end - start) {
                         self.call_batch(batch.as_ref(), source, run_start..run_start + len, run, &mut called)?;
@@ -81,7 +81,7 @@ impl NodeCallSite<'_> {
             (_, NodeCall::Sync(f)) => {
                 for start in (0..rows).step_by(size) {
                     let end = (start + size).min(rows);
-                    let chunk = source.rows(start..end)?;
+                    let chunk = fetch(source, start..end)?;
                     let mut produced = Vec::with_capacity(called.outputs.len());
                     for (offset, args) in transpose(chunk, end - start).enumerate() {
                         let row = start + offset;
@@ -97,7 +97,7 @@ impl NodeCallSite<'_> {
                 }
             }
             (_, NodeCall::Async(f)) => {
-                let args = transpose(source.rows(0..rows)?, rows);
+                let args = transpose(fetch(source, 0..rows)?, rows);
                 let results = call_async(f.clone(), args, node.settings().concurrency);
                 for (row, result) in results.into_iter().enumerate() {
                     let values =
@@ -128,7 +128,7 @@ impl NodeCallSite<'_> {
             Ok(produced) => produced,
             Err(failure) => {
                 let (row, failure) =
-                    failing_row(self.node, source.rows(rows.clone())?, rows.len()).unwrap_or((0, failure));
+                    failing_row(self.node, fetch(source, rows.clone())?, rows.len()).unwrap_or((0, failure));
                 return Err(failure.at(self.path, (self.item_of)(rows.start + row)));
             }
         };
@@ -174,6 +174,15 @@ pub(crate) fn split_runs(node: &Node, chunk: Vec<Vec<Value>>, rows: usize) -> Ve
             (run, len)
         })
         .collect()
+}
+
+/// Rows `range` of `source`, each column checked to hold them all.
+fn fetch(source: &dyn RowSource, range: Range<usize>) -> Result<Vec<Vec<Value>>, Error> {
+    let columns = source.rows(range.clone())?;
+    match columns.iter().find(|column| column.len() != range.len()) {
+        Some(short) => Err(bug!("rows {range:?} asked for, a column of {} handed out", short.len())),
+        None => Ok(columns),
+    }
 }
 
 /// `rows` rows of columns (one per input) as argument lists, one per row.
@@ -229,7 +238,12 @@ fn guard(future: BoxFuture<'static, AsyncResult>) -> BoxFuture<'static, AsyncRes
 
 /// Checks what a batch implementation returned for `items` items: one
 /// column per output, each `items` long.
-fn check_batch_shape(path: &str, produced: &[Vec<Value>], outputs: usize, items: usize) -> Result<(), Error> {
+pub(crate) fn check_batch_shape(
+    path: &str,
+    produced: &[Vec<Value>],
+    outputs: usize,
+    items: usize,
+) -> Result<(), Error> {
     if produced.len() != outputs {
         return Err(Error::BatchColumns {
             node: path.into(),

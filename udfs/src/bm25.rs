@@ -447,10 +447,7 @@ impl StoredIndex for Bm25Index {
         if let Some(ids) = &self.external_ids {
             w.put_strings("external_ids", ids).await?;
         }
-        Ok(ManifestFields {
-            params: serde_json::to_value(&self.params).unwrap_or_default(),
-            counts: serde_json::to_value(&self.counts).unwrap_or_default(),
-        })
+        Ok(ManifestFields::new(&self.params, &self.counts))
     }
 
     async fn read_files(r: &IndexReader) -> Result<Self> {

@@ -133,10 +133,7 @@ impl StoredIndex for EmbeddingLookup {
             num_docs: self.docs.len() as u64,
             num_tokens: self.docs.num_tokens() as u64,
         };
-        Ok(ManifestFields {
-            params: serde_json::Value::Null,
-            counts: serde_json::to_value(&counts).unwrap_or_default(),
-        })
+        Ok(ManifestFields::new(&serde_json::Value::Null, &counts))
     }
 
     async fn read_files(r: &IndexReader) -> Result<Self> {
@@ -160,12 +157,13 @@ impl StoredIndex for EmbeddingLookup {
             .into());
         }
         if offsets.len() != n + 1
+            || offsets.first().copied() != Some(0)
             || offsets.windows(2).any(|w| w[0] > w[1])
             || offsets.last().copied() != Some(counts.num_tokens)
         {
             return Err(bad(
                 "offsets.u64",
-                format!("expected {} increasing offsets ending at {}", n + 1, counts.num_tokens),
+                format!("expected {} increasing offsets from 0 to {}", n + 1, counts.num_tokens),
             )
             .into());
         }

@@ -53,6 +53,15 @@ pub enum MaxSimError {
         /// Position of the first bad value.
         index: usize,
     },
+    /// Documents said to span more values than the shared matrix holds, or
+    /// fewer than it holds.
+    #[error("the documents span {needed} values but the shared token matrix holds {available}")]
+    Extent {
+        /// Values the documents' lengths add up to (as far as counted).
+        needed: usize,
+        /// Values in the matrix.
+        available: usize,
+    },
     /// More than `u32::MAX` documents.
     #[error("too many documents: at most {} are supported", u32::MAX)]
     TooManyDocuments,
@@ -181,29 +190,26 @@ impl DocEmbeddings {
         if dim == 0 {
             return Err(MaxSimError::ZeroDim);
         }
-        if doc_values.len() >= u32::MAX as usize {
+        if doc_values.len() > u32::MAX as usize {
             return Err(MaxSimError::TooManyDocuments);
         }
         let data = (*tokens).as_ref();
+        let extent = |needed: usize| MaxSimError::Extent {
+            needed,
+            available: data.len(),
+        };
         let mut offsets = Vec::with_capacity(doc_values.len() + 1);
         offsets.push(0);
-        let mut start = 0;
+        let mut start = 0usize;
         for (id, &len) in doc_values.iter().enumerate() {
-            let doc = data.get(start..start + len).ok_or_else(|| MaxSimError::Shape {
-                what: format!("document {id} (values {start}..{})", start + len),
-                len: data.len(),
-                dim,
-            })?;
+            let end = start.checked_add(len).ok_or_else(|| extent(usize::MAX))?;
+            let doc = data.get(start..end).ok_or_else(|| extent(end))?;
             let rows = check_matrix(&format!("document {id}"), doc, dim)?;
             offsets.push(offsets[id] + rows);
-            start += len;
+            start = end;
         }
         if start != data.len() {
-            return Err(MaxSimError::Shape {
-                what: format!("the shared tokens ({start} values in documents)"),
-                len: data.len(),
-                dim,
-            });
+            return Err(extent(start));
         }
         Ok(Self {
             dim,

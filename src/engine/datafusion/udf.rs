@@ -283,9 +283,9 @@ fn external(error: Error) -> DataFusionError {
 }
 
 /// A node's input arrays as values: converted from Arrow once, handed out
-/// owned (moved into the node); rows asked for again (a failed batch
-/// retried row by row) are converted afresh. Equal neighbouring rows of a
-/// constant input share one value.
+/// owned (moved into the node); when rows are asked for again (a failed
+/// batch retried row by row) the arrays are converted afresh. Equal
+/// neighbouring rows of a constant input share one value.
 struct ArrowRows<'a> {
     node: &'a Node,
     path: &'a str,

@@ -19,6 +19,17 @@ pub(crate) struct ManifestFields {
     pub(crate) counts: serde_json::Value,
 }
 
+impl ManifestFields {
+    /// The fields recording `params` and `counts` (plain serialisable
+    /// structs, which always convert to JSON).
+    pub(crate) fn new(params: &impl serde::Serialize, counts: &impl serde::Serialize) -> Self {
+        ManifestFields {
+            params: serde_json::to_value(params).unwrap_or_default(),
+            counts: serde_json::to_value(counts).unwrap_or_default(),
+        }
+    }
+}
+
 /// An index kind persisted under one manifest (see the [module
 /// documentation](super)): its name and format versions, and how its data
 /// files are written and read back. [`save`] and [`load`] do the rest.

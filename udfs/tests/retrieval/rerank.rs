@@ -80,3 +80,44 @@ fn malformed_inputs_are_errors_with_clear_messages() {
     assert_eq!(err.to_string(), "document 0 contains a non-finite value at position 1");
     assert_eq!(DocEmbeddings::new(0).unwrap_err(), MaxSimError::ZeroDim);
 }
+
+#[test]
+fn shared_token_matrices_are_viewed_in_place_and_checked_like_copies() {
+    use std::sync::Arc;
+    let tokens = Arc::new(vec![1.0f32, 0.0, 0.0, 1.0, 0.6, 0.8]);
+    let shared = DocEmbeddings::from_shared(2, tokens.clone(), &[2, 4]).unwrap();
+    assert_eq!(shared.tokens().as_ptr(), tokens.as_ptr());
+    assert_eq!(
+        shared,
+        DocEmbeddings::from_docs(2, &[vec![1.0, 0.0], vec![0.0, 1.0, 0.6, 0.8]]).unwrap()
+    );
+    // Pushing copies the shared values first; the shared matrix is untouched.
+    let mut grown = shared.clone();
+    grown.push(&[0.0, 1.0]).unwrap();
+    assert_eq!(grown.len(), 3);
+    assert_eq!(tokens.len(), 6);
+
+    let short = DocEmbeddings::from_shared(2, tokens.clone(), &[2, 6]).unwrap_err();
+    assert_eq!(
+        short,
+        MaxSimError::Extent {
+            needed: 8,
+            available: 6
+        }
+    );
+    let long = DocEmbeddings::from_shared(2, tokens.clone(), &[2, 2]).unwrap_err();
+    assert_eq!(
+        long,
+        MaxSimError::Extent {
+            needed: 4,
+            available: 6
+        }
+    );
+    let misaligned = DocEmbeddings::from_shared(2, tokens.clone(), &[3, 3]).unwrap_err();
+    assert_eq!(
+        misaligned.to_string(),
+        "document 0 has 3 values, expected a multiple of the embedding dimension 2"
+    );
+    let overflow = DocEmbeddings::from_shared(2, tokens, &[2, usize::MAX]).unwrap_err();
+    assert!(matches!(overflow, MaxSimError::Extent { .. }), "{overflow}");
+}
