@@ -584,3 +584,44 @@ mod lowered_plans {
         insta::assert_snapshot!(lowered(&nested_maps(), &inputs));
     }
 }
+
+#[node(output = "in_place")]
+fn collected_in_one_buffer(vectors: &[nodefusion::Floats]) -> bool {
+    nodefusion::Floats::contiguous(vectors).is_some()
+}
+
+#[test]
+fn a_collected_list_of_floats_reaches_the_next_node_as_one_buffer() {
+    // The mapped outputs are collected into one Arrow column; a node taking
+    // `&[Floats]` views its rows in place, one after another in memory, so
+    // it can use them as one matrix without copying.
+    let words: Vec<String> = (0..300).map(|i| "x".repeat(i % 7)).collect();
+    let pipeline = pipeline![word_vectors().as_node("embed_words"), collected_in_one_buffer::node(),].unwrap();
+    for engine in [
+        datafusion(),
+        DataFusionEngine::new()
+            .with_target_partitions(3)
+            .with_shuffled_maps(true),
+    ] {
+        let out = engine
+            .run(&pipeline, Inputs::new().with("words", words.clone()), None)
+            .unwrap();
+        assert!(out.get::<bool>("in_place").unwrap());
+    }
+}
+
+#[test]
+fn a_node_with_several_outputs_runs_once_per_item() {
+    let bs: Vec<i64> = (1..=40).collect();
+    let inputs = Inputs::new().with("a", 1000i64).with("bs", bs.clone());
+    for engine in [
+        datafusion(),
+        DataFusionEngine::new()
+            .with_target_partitions(3)
+            .with_shuffled_maps(true),
+    ] {
+        let out = engine.run(&divide_all(), inputs.clone(), None).unwrap();
+        let stats = out.report().node("divide_all/divide").unwrap();
+        assert_eq!(stats.items, bs.len() as u64, "{}", out.report());
+    }
+}

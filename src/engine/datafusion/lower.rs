@@ -220,7 +220,13 @@ impl<'a> Lowering<'a> {
         let mut exprs: Vec<Expr> = all_columns(&plan).into_iter().filter(|e| !is_column(e, &tmp)).collect();
         for output in node.outputs() {
             let col = self.fresh();
-            exprs.push(datafusion::functions::core::expr_fn::get_field(column(&tmp), output.name.as_str()).alias(&col));
+            let field = self.udf(
+                UdfConfig::Field {
+                    name: output.name.clone(),
+                },
+                None,
+            );
+            exprs.push(field.call(vec![column(&tmp)]).alias(&col));
             env.insert(output.name.clone(), col);
         }
         plan.project(exprs).map_err(df)

@@ -16,7 +16,7 @@ use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Int64Array, Int64Builder, ListArray, MutableArrayData, StructArray, UInt32Array,
     make_array,
 };
-use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer};
 use datafusion::arrow::compute::{SortColumn, lexsort_to_indices, take};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Int64Type};
 use datafusion::common::{DataFusionError, Result as DfResult, exec_err, internal_err};
@@ -71,6 +71,14 @@ pub(crate) enum UdfConfig {
     /// order) as the list of their `v` sorted by the positions; a null (no
     /// items) becomes an empty list.
     Collect,
+    /// One output of a node with several (a field of the struct its UDF
+    /// returns). Not DataFusion's `get_field`: the optimiser pushes that
+    /// into the projection that calls the node, once per field, and so
+    /// calls the node once per output.
+    Field {
+        /// The output's name.
+        name: String,
+    },
 }
 
 impl UdfConfig {
@@ -82,6 +90,7 @@ impl UdfConfig {
             UdfConfig::Pad => "nf_pad".into(),
             UdfConfig::Wrap => "nf_wrap".into(),
             UdfConfig::Collect => "nf_collect".into(),
+            UdfConfig::Field { name } => format!("nf_field:{name}"),
         }
     }
 }
@@ -217,6 +226,13 @@ impl ScalarUDFImpl for NodefusionUdf {
                 },
                 other => exec_err!("nf_collect takes a list of structs, not {other:?}"),
             },
+            (UdfConfig::Field { name }, _) => match arg_types {
+                [DataType::Struct(fields)] => match fields.find(name) {
+                    Some((_, field)) => Ok(field.data_type().clone()),
+                    None => exec_err!("nf_field: the outputs {fields:?} have no '{name}'"),
+                },
+                other => exec_err!("nf_field takes a node's struct of outputs, not {other:?}"),
+            },
         }
     }
 
@@ -270,11 +286,30 @@ impl NodefusionUdf {
             (UdfConfig::Pad, _) => pad(&arrays[0])?,
             (UdfConfig::Wrap, _) => wrap(&arrays[0], &arrays[1])?,
             (UdfConfig::Collect, _) => collect(&arrays[0])?,
+            (UdfConfig::Field { name }, _) => field(&arrays[0], name)?,
         };
         if result.len() != rows {
             return internal_err!("{} returned {} rows for {rows}", self.name, result.len());
         }
         Ok(ColumnarValue::Array(result))
+    }
+}
+
+/// The column `name` of a struct array (a node's outputs), nulls of the
+/// struct (rows the node did not run on) kept.
+fn field(array: &ArrayRef, name: &str) -> DfResult<ArrayRef> {
+    let Some(outputs) = array.as_struct_opt() else {
+        return exec_err!("nf_field takes a node's struct of outputs, not {}", array.data_type());
+    };
+    let Some(column) = outputs.column_by_name(name) else {
+        return exec_err!("nf_field: the node has no output '{name}'");
+    };
+    match outputs.nulls() {
+        Some(nulls) if nulls.null_count() > 0 => {
+            let merged = NullBuffer::union(Some(nulls), column.nulls());
+            Ok(make_array(column.to_data().into_builder().nulls(merged).build()?))
+        }
+        _ => Ok(column.clone()),
     }
 }
 
