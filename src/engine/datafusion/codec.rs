@@ -16,10 +16,14 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::logical_plan::{DefaultLogicalExtensionCodec, LogicalExtensionCodec};
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 
+use super::collect::{self, collect_udaf, is_collect};
 use super::udf::{NodefusionUdf, UdfConfig};
 
 /// Marks the bytes of a nodefusion UDF, with the format version.
 const MAGIC: &[u8] = b"nodefusion-udf/1:";
+
+/// The bytes of the `nf_collect` aggregate, which has no config.
+const COLLECT: &[u8] = b"nodefusion-udaf/1:nf_collect";
 
 /// Serialises plans containing node UDFs.
 ///
@@ -119,11 +123,11 @@ impl LogicalExtensionCodec for NodefusionCodec {
     }
 
     fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
-        self.inner.try_decode_udaf(name, buf)
+        decode_udaf(name, buf).unwrap_or_else(|| self.inner.try_decode_udaf(name, buf))
     }
 
     fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
-        self.inner.try_encode_udaf(node, buf)
+        encode_udaf(node, buf).unwrap_or_else(|| self.inner.try_encode_udaf(node, buf))
     }
 
     fn try_decode_udwf(&self, name: &str, buf: &[u8]) -> Result<Arc<WindowUDF>> {
@@ -227,11 +231,11 @@ impl PhysicalExtensionCodec for NodefusionPhysicalCodec {
     }
 
     fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
-        self.inner.try_decode_udaf(name, buf)
+        decode_udaf(name, buf).unwrap_or_else(|| self.inner.try_decode_udaf(name, buf))
     }
 
     fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
-        self.inner.try_encode_udaf(node, buf)
+        encode_udaf(node, buf).unwrap_or_else(|| self.inner.try_encode_udaf(node, buf))
     }
 
     fn try_decode_udwf(&self, name: &str, buf: &[u8]) -> Result<Arc<WindowUDF>> {
@@ -267,4 +271,22 @@ fn encode_udf(node: &ScalarUDF, buf: &mut Vec<u8>) -> Option<Result<()>> {
     let udf = inner.downcast_ref::<NodefusionUdf>()?;
     buf.extend_from_slice(MAGIC);
     Some(serde_json::to_writer(buf, udf.config()).map_err(|e| DataFusionError::External(Box::new(e))))
+}
+
+/// `nf_collect` rebuilt from the bytes [`encode_udaf`] wrote; `None` when
+/// `name` is not a nodefusion aggregate.
+fn decode_udaf(name: &str, buf: &[u8]) -> Option<Result<Arc<AggregateUDF>>> {
+    if buf == COLLECT {
+        return Some(Ok(Arc::new(collect_udaf())));
+    }
+    (name == collect::NAME).then(|| {
+        Err(DataFusionError::Plan(format!(
+            "aggregate '{name}' comes without its marker: the plan was written without nodefusion's codecs"
+        )))
+    })
+}
+
+/// Writes `nf_collect` as its marker; `None` for other aggregates.
+fn encode_udaf(node: &AggregateUDF, buf: &mut Vec<u8>) -> Option<Result<()>> {
+    is_collect(node).then(|| buf.extend_from_slice(COLLECT)).map(Ok)
 }

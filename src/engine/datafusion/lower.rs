@@ -5,12 +5,12 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use datafusion::common::{Column, NullHandling, ScalarValue, UnnestOptions};
-use datafusion::functions::core::expr_fn::named_struct;
-use datafusion::functions_aggregate::expr_fn::{array_agg, first_value};
+use datafusion::functions_aggregate::expr_fn::first_value;
 use datafusion::logical_expr::{
-    Expr, ExprFunctionExt, LogicalPlan, LogicalPlanBuilder, Partitioning, ScalarUDF, lit, when,
+    AggregateUDF, Expr, ExprFunctionExt, LogicalPlan, LogicalPlanBuilder, Partitioning, ScalarUDF, lit, when,
 };
 
+use super::collect::collect_udaf;
 use super::udf::{NodefusionUdf, UdfConfig};
 use crate::engine::path_of;
 use crate::engine::report::Recorder;
@@ -61,6 +61,7 @@ impl Level {
 pub(crate) struct Lowering<'a> {
     options: &'a LowerOptions,
     recorder: Arc<Recorder>,
+    collect: AggregateUDF,
     next: usize,
 }
 
@@ -85,6 +86,7 @@ impl<'a> Lowering<'a> {
         Lowering {
             options,
             recorder,
+            collect: collect_udaf(),
             next: 0,
         }
     }
@@ -370,32 +372,19 @@ impl<'a> Lowering<'a> {
         plan = self.bind_literals(plan, inner_pipeline, &mut inner_env)?;
         plan = self.lower_pipeline(plan, inner_pipeline, &mut inner_env, &inner_level, path, &inner_wanted)?;
 
-        // Back to one row per outer row: each output's items with their
-        // positions, sorted back into input order by `nf_collect`.
-        let present = inner_level.present().expect("a mapped level has positions");
+        // Back to one row per outer row: each output's items, sorted back
+        // into input order by their positions (`nf_collect`).
         let mut aggregates = Vec::new();
-        let mut outputs = Vec::new();
         for output in ports.outputs.iter().filter(|o| inner_wanted.contains(&o.inner.name)) {
             let inner_col = inner_env
                 .get(&output.inner.name)
                 .cloned()
                 .ok_or_else(|| bug!("'{path}' did not compute '{}'", output.inner.name))?;
-            let mut fields = Vec::new();
-            for (k, p) in positions.iter().enumerate() {
-                fields.push(lit(format!("p{k}")));
-                fields.push(column(p));
-            }
-            fields.push(lit("v"));
-            fields.push(column(&inner_col));
+            let mut args: Vec<Expr> = positions.iter().map(|p| column(p)).collect();
+            args.push(column(&inner_col));
             let col = self.fresh();
-            aggregates.push(
-                array_agg(named_struct(fields))
-                    .filter(present.clone())
-                    .build()
-                    .map_err(df)?
-                    .alias(&col),
-            );
-            outputs.push((output.outer.name.clone(), col));
+            aggregates.push(self.collect.call(args).alias(&col));
+            env.insert(output.outer.name.clone(), col);
         }
         for c in carried.iter().chain(&broadcast) {
             aggregates.push(
@@ -407,20 +396,7 @@ impl<'a> Lowering<'a> {
             );
         }
         let group: Vec<Expr> = level.keys.iter().map(|k| column(k)).collect();
-        plan = plan.aggregate(group, aggregates).map_err(df)?;
-        let collect = self.udf(UdfConfig::Collect, None);
-        let mut exprs: Vec<Expr> = level
-            .keys
-            .iter()
-            .chain(&carried)
-            .chain(&broadcast)
-            .map(|c| column(c))
-            .collect();
-        for (outer_name, col) in outputs {
-            exprs.push(collect.call(vec![column(&col)]).alias(&col));
-            env.insert(outer_name, col);
-        }
-        plan.project(exprs).map_err(df)
+        plan.aggregate(group, aggregates).map_err(df)
     }
 
     /// Spreads a map's item rows by a hash of their positions. The

@@ -26,37 +26,39 @@
 //!               └─ Repartition (round robin, or hash: `shuffle`)  │ a mapped
 //!                   └─ Projection  CASE WHEN pos IS NOT NULL      │ nested
 //!                                  THEN node_b(item, …, pos) END  │ pipeline
-//!                       └─ Aggregate  array_agg({pos, v})       │
-//!                           └─ Projection  nf_collect(…)          ┘
+//!                       └─ Aggregate  nf_collect(pos, v)          ┘
 //! ```
 //!
 //! - Every value gets a fresh column name (`c1`, `c2`, …); an environment maps
 //!   the pipeline's value names to columns, so renames cost nothing.
 //! - A map level's rows are identified by its *keys*: the position columns
 //!   of every enclosing map level. Aggregating back groups by the enclosing
-//!   level's keys and collects `{positions…, value}` structs; `nf_collect`
-//!   sorts them by position, so outputs keep input order across partitions
-//!   (an ordered `array_agg` was 5x slower: it keeps one `ScalarValue` per row),
-//!   and keeps one item per position: a cluster that runs a task again after
-//!   losing an executor may deliver both runs' rows.
+//!   level's keys with `nf_collect(positions…, value)`, an aggregate that
+//!   holds the columns as they arrive and copies the values once, sorted by
+//!   position, so outputs keep input order across partitions (an ordered
+//!   `array_agg` was 5x slower: it keeps one `ScalarValue` per row, and the
+//!   plain one with a sort after it copied the values four times), and keeps
+//!   one item per position: a cluster that runs a task again after losing an
+//!   executor may deliver both runs' rows.
 //! - Unnest zips the mapped lists with their positions (`nf_positions`,
 //!   which checks zip lengths); product mode unnests one list after another.
 //!   Empty lists keep one row with null positions (`PreserveAndExpandEmpty`;
 //!   `nf_pad` gives item lists of enums with data that row itself);
-//!   nodes skip such absent rows (`CASE WHEN`), `array_agg` filters them,
-//!   and `nf_collect` turns the resulting null into `[]`.
+//!   nodes skip such absent rows (`CASE WHEN`) and `nf_collect` drops them
+//!   (an empty list collects into `[]`).
 //! - Columns the map does not use are *wrapped* by `nf_wrap` into
 //!   `[value, null, …]` lists as long as the item list and unnested along:
 //!   the first row of each item group carries the value, the others carry
 //!   nulls, so a large value is never copied once per item. The
 //!   aggregate takes it back with `first_value(…) FILTER (WHERE … IS NOT NULL)`.
 //!
-//! The plan holds only literals, built-in functions and node UDFs (each
-//! identified by its node id, version and path), so it can be serialised
+//! The plan holds only literals, built-in functions and nodefusion's UDFs (a
+//! node's identified by its node id, version and path), so it can be serialised
 //! with [`NodefusionCodec`] and run by any process that links the same
 //! nodes.
 
 mod codec;
+mod collect;
 mod lower;
 mod udf;
 

@@ -1,6 +1,6 @@
-//! The scalar UDFs a lowered pipeline calls: one per node, plus four small
-//! helpers for maps (item positions, padded item lists, singleton lists,
-//! null → empty list).
+//! The scalar UDFs a lowered pipeline calls: one per node, plus small
+//! helpers for maps (item positions, padded item lists, values wrapped
+//! along an item list, one output of a node with several).
 //!
 //! Every UDF is `Volatile` (the planner must never constant-fold a node, and
 //! so never load a model, in the client) and is identified by its
@@ -13,11 +13,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Int64Array, Int64Builder, ListArray, MutableArrayData, StructArray, UInt32Array,
-    make_array,
+    Array, ArrayRef, AsArray, Int64Array, Int64Builder, ListArray, MutableArrayData, StructArray, make_array,
 };
 use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer};
-use datafusion::arrow::compute::{SortColumn, lexsort_to_indices, take};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Int64Type};
 use datafusion::common::{DataFusionError, Result as DfResult, exec_err, internal_err};
 use datafusion::logical_expr::{
@@ -67,10 +65,6 @@ pub(crate) enum UdfConfig {
     /// least one element): a value carried through an unnest without a copy
     /// per item.
     Wrap,
-    /// A list of `{p0, …, pk, v}` structs (one map level's items, in any
-    /// order) as the list of their `v` sorted by the positions; a null (no
-    /// items) becomes an empty list.
-    Collect,
     /// One output of a node with several (a field of the struct its UDF
     /// returns). Not DataFusion's `get_field`: the optimiser pushes that
     /// into the projection that calls the node, once per field, and so
@@ -89,7 +83,6 @@ impl UdfConfig {
             UdfConfig::Positions { path, .. } => format!("nf_positions:{path}"),
             UdfConfig::Pad => "nf_pad".into(),
             UdfConfig::Wrap => "nf_wrap".into(),
-            UdfConfig::Collect => "nf_collect".into(),
             UdfConfig::Field { name } => format!("nf_field:{name}"),
         }
     }
@@ -217,15 +210,6 @@ impl ScalarUDFImpl for NodefusionUdf {
                 [t, _] => Ok(DataType::List(Arc::new(Field::new_list_field(t.clone(), true)))),
                 _ => exec_err!("nf_wrap takes a value and a positions list"),
             },
-            (UdfConfig::Collect, _) => match arg_types {
-                [DataType::List(item)] => match item.data_type() {
-                    DataType::Struct(fields) if !fields.is_empty() => Ok(DataType::List(Arc::new(
-                        Field::new_list_field(fields[fields.len() - 1].data_type().clone(), true),
-                    ))),
-                    other => exec_err!("nf_collect takes a list of structs, not of {other}"),
-                },
-                other => exec_err!("nf_collect takes a list of structs, not {other:?}"),
-            },
             (UdfConfig::Field { name }, _) => match arg_types {
                 [DataType::Struct(fields)] => match fields.find(name) {
                     Some((_, field)) => Ok(field.data_type().clone()),
@@ -285,7 +269,6 @@ impl NodefusionUdf {
             (UdfConfig::Positions { path, lists, mode }, _) => positions(path, lists, *mode, &arrays, rows)?,
             (UdfConfig::Pad, _) => pad(&arrays[0])?,
             (UdfConfig::Wrap, _) => wrap(&arrays[0], &arrays[1])?,
-            (UdfConfig::Collect, _) => collect(&arrays[0])?,
             (UdfConfig::Field { name }, _) => field(&arrays[0], name)?,
         };
         if result.len() != rows {
@@ -535,108 +518,4 @@ fn wrap(values: &ArrayRef, positions: &ArrayRef) -> DfResult<ArrayRef> {
         make_array(out.freeze()),
         None,
     )?))
-}
-
-/// Per row, the `v` field of the list's structs sorted by their position
-/// fields; null rows become empty lists.
-/// Sorts each row's `{positions…, v}` items by their positions and keeps
-/// one item per position. A cluster runs a task again when it loses the
-/// executor that held its output, and the rows of both runs can reach the
-/// aggregate; positions identify items, so the list is the same either way.
-fn collect(array: &ArrayRef) -> DfResult<ArrayRef> {
-    let Some(list) = array.as_list_opt::<i32>() else {
-        return internal_err!("nf_collect of a non-list");
-    };
-    let Some(items) = list.values().as_struct_opt() else {
-        return internal_err!("nf_collect of a list of non-structs");
-    };
-    let (positions, value) = items.columns().split_at(items.num_columns() - 1);
-    let value = &value[0];
-    let Some(positions) = positions
-        .iter()
-        .map(|p| p.as_primitive_opt::<Int64Type>())
-        .collect::<Option<Vec<_>>>()
-    else {
-        return internal_err!("nf_collect of non-integer positions");
-    };
-    let same_item = |a: usize, b: usize| positions.iter().all(|p| p.value(a) == p.value(b));
-    let offsets = list.value_offsets();
-    let mut indices: Vec<u32> = Vec::with_capacity(value.len());
-    let mut lengths = Vec::with_capacity(list.len());
-    for row in 0..list.len() {
-        if list.is_null(row) {
-            lengths.push(0);
-            continue;
-        }
-        let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
-        let sort_columns: Vec<SortColumn> = positions
-            .iter()
-            .map(|p| SortColumn {
-                values: p.slice(start, end - start),
-                options: None,
-            })
-            .collect();
-        let order = lexsort_to_indices(&sort_columns, None)?;
-        let before = indices.len();
-        let mut previous: Option<usize> = None;
-        for i in order.values().iter().map(|i| *i as usize + start) {
-            if previous.is_some_and(|p| same_item(p, i)) {
-                continue;
-            }
-            indices.push(i as u32);
-            previous = Some(i);
-        }
-        lengths.push(indices.len() - before);
-    }
-    let values = take(value.as_ref(), &UInt32Array::from(indices), None)?;
-    Ok(Arc::new(ListArray::try_new(
-        Arc::new(Field::new_list_field(value.data_type().clone(), true)),
-        OffsetBuffer::from_lengths(lengths),
-        values,
-        None,
-    )?))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Rows of `(position, value)` items, as the aggregate collects them.
-    fn collected(rows: &[&[(i64, i64)]]) -> ArrayRef {
-        let fields = Fields::from(vec![
-            Field::new("p0", DataType::Int64, true),
-            Field::new("v", DataType::Int64, true),
-        ]);
-        let items: Vec<(i64, i64)> = rows.iter().flat_map(|r| r.iter().copied()).collect();
-        let structs = StructArray::new(
-            fields.clone(),
-            vec![
-                Arc::new(Int64Array::from_iter_values(items.iter().map(|i| i.0))),
-                Arc::new(Int64Array::from_iter_values(items.iter().map(|i| i.1))),
-            ],
-            None,
-        );
-        Arc::new(ListArray::new(
-            Arc::new(Field::new_list_field(DataType::Struct(fields), true)),
-            OffsetBuffer::from_lengths(rows.iter().map(|r| r.len())),
-            Arc::new(structs),
-            None,
-        ))
-    }
-
-    fn values(array: &ArrayRef) -> Vec<Vec<i64>> {
-        let list = array.as_list::<i32>();
-        (0..list.len())
-            .map(|row| list.value(row).as_primitive::<Int64Type>().values().to_vec())
-            .collect()
-    }
-
-    #[test]
-    fn collect_sorts_by_position_and_keeps_one_item_per_position() {
-        let rows = collected(&[&[(2, 20), (0, 0), (1, 10), (0, 0), (2, 20)], &[], &[(1, 11), (0, 1)]]);
-        assert_eq!(
-            values(&collect(&rows).unwrap()),
-            vec![vec![0, 10, 20], vec![], vec![1, 11]]
-        );
-    }
 }
