@@ -234,6 +234,16 @@ pub enum Error {
     /// An invariant of nodefusion itself broke: a bug, to be reported.
     #[error("internal error, a bug in nodefusion (please report it): {0}")]
     Internal(String),
+    /// The node cache could not be opened, listed or cleared. (Entries that
+    /// cannot be read or written are misses, with a warning: a run never
+    /// fails for its cache.)
+    #[error("node cache at {location}: {source}")]
+    Cache {
+        /// The cache's directory or URL.
+        location: String,
+        /// What the store reported.
+        source: crate::node::BoxError,
+    },
     /// An engine's machinery failed (its runtime, a cluster connection, a
     /// remote task).
     #[error("{engine} engine: {message}")]

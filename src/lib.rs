@@ -42,6 +42,9 @@
 //!   that travels as its small config and loads once per process.
 //! - **engine** ([`Engine`]): runs a pipeline; [`SequentialEngine`] is the
 //!   reference semantics.
+//! - **cache** ([`cache::Cache`]): a node's results kept by a hash of its
+//!   definition and inputs, per item when mapped; given to an engine, it
+//!   serves every node marked `cache`.
 //!
 //! ## Where things live
 //!
@@ -56,7 +59,8 @@
 //!                                 │          │                          → ordered aggregate per row;
 //!                                 │          │                          BallistaEngine runs the same plan)
 //!                                 │          └──────► one node-call path ◄──────┘
-//!                                 │             (batches, constants once, panics → errors)
+//!                                 │             (batches, constants once, panics → errors,
+//!                                 │              cache: keys per item, misses only)
 //!                                 └─► to_dot / to_mermaid
 //! ```
 //!
@@ -67,12 +71,14 @@
 //! | [`nested`] | pipelines as nodes, maps |
 //! | [`resource`] | lazily loaded, per-process resources |
 //! | [`engine`] | the engines and run reports |
+//! | [`cache`] | the node cache: keys, entries, storage on object_store |
 //! | [`value`], [`arrow_convert`] | type-erased values and their Arrow form ([`Floats`]: `f32` rows read in place) |
 //! | [`registry`] | nodes by id, for executors in other processes |
 //! | [`testing`] | helpers for node authors |
 #![warn(missing_docs)]
 
 pub mod arrow_convert;
+pub mod cache;
 pub mod engine;
 pub mod error;
 pub mod inputs;

@@ -65,6 +65,10 @@ pub struct NodeSettings {
     pub batch_size: Option<usize>,
     /// How many calls of an async node may run at once inside one batch.
     pub concurrency: usize,
+    /// Whether the node's results are kept in the run's
+    /// [cache](crate::cache), when the engine has one.
+    #[serde(default)]
+    pub cache: bool,
 }
 
 impl Default for NodeSettings {
@@ -72,6 +76,7 @@ impl Default for NodeSettings {
         NodeSettings {
             batch_size: None,
             concurrency: 16,
+            cache: false,
         }
     }
 }
@@ -190,6 +195,13 @@ impl Node {
     /// The same node running at most `limit` async calls at once.
     pub fn with_concurrency(mut self, limit: usize) -> Self {
         self.settings.concurrency = limit.max(1);
+        self
+    }
+
+    /// The same node with its results kept in the run's
+    /// [cache](crate::cache) (or not).
+    pub fn with_cache(mut self, cache: bool) -> Self {
+        self.settings.cache = cache;
         self
     }
 
@@ -349,6 +361,13 @@ impl NodeBuilder {
     /// Sets the async concurrency limit.
     pub fn concurrency(mut self, limit: usize) -> Self {
         self.settings.concurrency = limit.max(1);
+        self
+    }
+
+    /// Keeps the node's results in the run's [cache](crate::cache), when
+    /// the engine has one (`#[node(..., cache)]`).
+    pub fn cache(mut self, cache: bool) -> Self {
+        self.settings.cache = cache;
         self
     }
 

@@ -24,6 +24,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::arrow_convert::ArrowOps;
+use crate::cache::{Unencodable, fingerprint_value};
 
 /// A value a node can take or return. Blanket-implemented: every
 /// `Clone + Send + Sync + Serialize + DeserializeOwned + 'static` type is `Data`.
@@ -91,6 +92,7 @@ pub struct TypeInfo {
     split: fn(&Value) -> Option<Vec<Value>>,
     collect: fn(Vec<Value>) -> Option<Value>,
     to_json: fn(&Value) -> Option<serde_json::Value>,
+    fingerprint: fn(&Value, &mut blake3::Hasher) -> Option<Result<(), Unencodable>>,
     pub(crate) arrow: ArrowOps,
 }
 
@@ -108,6 +110,7 @@ impl TypeInfo {
             split: split_list::<T>,
             collect: collect_list::<T>,
             to_json: value_to_json::<T>,
+            fingerprint: fingerprint_value::<T>,
             arrow: ArrowOps::of::<T>(),
         }
     }
@@ -153,6 +156,12 @@ impl TypeInfo {
     /// and display. `None` if the value is not of this type.
     pub fn to_json(&self, value: &Value) -> Option<serde_json::Value> {
         (self.to_json)(value)
+    }
+
+    /// Feeds the value's canonical encoding (the [cache](crate::cache)
+    /// key's part) into `hasher`. `None` if the value is not of this type.
+    pub(crate) fn fingerprint(&self, value: &Value, hasher: &mut blake3::Hasher) -> Option<Result<(), Unencodable>> {
+        (self.fingerprint)(value, hasher)
     }
 
     /// Whether `value` holds this type.

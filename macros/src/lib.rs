@@ -26,6 +26,7 @@ struct Options {
     constant: Vec<syn::LitStr>,
     batch_size: Option<usize>,
     concurrency: Option<usize>,
+    cache: bool,
     name: Option<String>,
 }
 
@@ -57,11 +58,16 @@ fn parse_options(attr: TokenStream2) -> syn::Result<Options> {
         } else if meta.path.is_ident("concurrency") {
             options.concurrency = Some(meta.value()?.parse::<syn::LitInt>()?.base10_parse()?);
             Ok(())
+        } else if meta.path.is_ident("cache") {
+            options.cache = true;
+            Ok(())
         } else if meta.path.is_ident("name") {
             options.name = Some(meta.value()?.parse::<LitStr>()?.value());
             Ok(())
         } else {
-            Err(meta.error("unknown #[node] option; expected output, batch, constant, batch_size, concurrency or name"))
+            Err(meta.error(
+                "unknown #[node] option; expected output, batch, constant, batch_size, concurrency, cache or name",
+            ))
         }
     });
     parser.parse2(attr)?;
@@ -334,6 +340,7 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
     let constant_decls = options.constant.iter().map(|name| quote!(.constant(#name)));
     let batch_size = options.batch_size.map(|n| quote!(.batch_size(#n)));
     let concurrency = options.concurrency.map(|n| quote!(.concurrency(#n)));
+    let cache = options.cache.then(|| quote!(.cache(true)));
     let doc = format!("The pipeline node made from [`{fn_name}()`](fn@{fn_name}) by `#[node]`.");
 
     Ok(quote! {
@@ -357,6 +364,7 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
                     #(#constant_decls)*
                     #batch_size
                     #concurrency
+                    #cache
                     .build()
             }
 
@@ -401,7 +409,7 @@ mod tests {
                         x
                     }
                 ),
-                "unknown #[node] option; expected output, batch, constant, batch_size, concurrency or name",
+                "unknown #[node] option; expected output, batch, constant, batch_size, concurrency, cache or name",
             ),
             (
                 quote!(output = y),

@@ -198,6 +198,7 @@ fn retrieval_options(cli: &Cli, engine: EngineKind, scratch: &Path, name: &str) 
         limit_queries: Some(cli.queries),
         output: Some(scratch.join(format!("run-{name}"))),
         progress: false,
+        cache: None,
     }
 }
 

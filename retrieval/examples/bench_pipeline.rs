@@ -366,6 +366,7 @@ fn bench_engines(cli: &Cli, model_dir: &Path, scratch: &Path, claims: &mut Vec<C
             limit_queries: Some(cli.pipeline_queries),
             output: Some(scratch.join(format!("run-{name}"))),
             progress: false,
+            cache: None,
         };
         let clock = Instant::now();
         let result = app::run(&options).map_err(|e| format!("the {name} engine: {e}"))?;

@@ -22,6 +22,7 @@ mod output;
 pub mod setup;
 mod sql;
 
+use nodefusion::cache::Cache;
 use nodefusion::{DataFusionEngine, Engine, Inputs, Outputs, Pipeline, SequentialEngine};
 use nodefusion_ballista::BallistaEngine;
 use nodefusion_udfs::colbert::check_model_dir;
@@ -82,13 +83,27 @@ pub fn run(options: &RunOptions) -> Result<RunResult, AppError> {
 /// the predictions.
 fn run_engine(options: &RunOptions, pipeline: &Pipeline, inputs: Inputs) -> Result<Outputs, AppError> {
     let select = Some(&["metrics", "all_predictions"][..]);
+    let cache = match &options.cache {
+        Some(dir) => Some(Cache::in_dir(dir)?),
+        None => None,
+    };
     Ok(match &options.engine {
-        EngineKind::Sequential => SequentialEngine::default()
-            .with_progress(options.progress)
-            .run(pipeline, inputs, select)?,
-        EngineKind::DataFusion => DataFusionEngine::new()
-            .with_progress(options.progress)
-            .run(pipeline, inputs, select)?,
+        EngineKind::Sequential => {
+            let engine = SequentialEngine::default().with_progress(options.progress);
+            match cache {
+                Some(cache) => engine.with_cache(cache),
+                None => engine,
+            }
+            .run(pipeline, inputs, select)?
+        }
+        EngineKind::DataFusion => {
+            let engine = DataFusionEngine::new().with_progress(options.progress);
+            match cache {
+                Some(cache) => engine.with_cache(cache),
+                None => engine,
+            }
+            .run(pipeline, inputs, select)?
+        }
         EngineKind::Ballista { scheduler, partitions } => {
             let mut engine = match scheduler {
                 Some(url) => BallistaEngine::remote(url)?,

@@ -74,7 +74,7 @@ async fn load_ground_truths(
 /// A passage's token embeddings (`tokens × token_dim` values, row-major,
 /// L2-normalised rows) as [`Floats`], which the index builders read in place
 /// from the column they are collected into.
-#[node(output = ("passage_matrix", "token_dim"), batch = encode_passages, constant = "encoder")]
+#[node(output = ("passage_matrix", "token_dim"), batch = encode_passages, constant = "encoder", cache)]
 fn encode_passage(passage: Passage, encoder: &Res<Encoder>) -> Result<(Floats, u32), BoxError> {
     let embeddings = encoder.get()?.encode_document(&passage.text)?;
     Ok((Floats::from(embeddings.data), embeddings.dim as u32))
@@ -89,7 +89,7 @@ fn encode_passages(passage: Vec<Passage>, encoder: &Res<Encoder>) -> Result<(Vec
         .unzip())
 }
 
-#[node(output = "encoded_query", batch = encode_queries, constant = "encoder")]
+#[node(output = "encoded_query", batch = encode_queries, constant = "encoder", cache)]
 fn encode_query(query: Query, encoder: &Res<Encoder>) -> Result<EncodedQuery, BoxError> {
     let embeddings = encoder.get()?.encode_query(&query.text)?;
     Ok(EncodedQuery {

@@ -26,6 +26,7 @@ fn options(engine: EngineKind, index_folder: &std::path::Path, overwrite: bool) 
         limit_queries: Some(8),
         output: Some(index_folder.join("out")),
         progress: false,
+        cache: None,
     }
 }
 

@@ -21,6 +21,9 @@ use std::sync::{Arc, LazyLock};
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 
+mod cached;
+
+use crate::cache::Cache;
 use crate::error::{Error, bug};
 use crate::node::{AsyncFn, BatchFn, BoxError, Node, NodeCall};
 use crate::resource::panic_message;
@@ -49,21 +52,39 @@ pub(crate) struct NodeCallSite<'a> {
     pub(crate) item_of: &'a dyn Fn(usize) -> Option<usize>,
     /// Told how many rows are done, as they are.
     pub(crate) advance: &'a dyn Fn(u64),
+    /// The run's cache, used when the node [is cached](Node::with_cache).
+    pub(crate) cache: Option<&'a Cache>,
 }
 
-/// What a call produced: one column per output, and how many calls it took.
+/// What a call produced: one column per output, how many calls it took,
+/// and how many rows were found in the cache.
 pub(crate) struct Called {
     pub(crate) outputs: Vec<Vec<Value>>,
     pub(crate) calls: u64,
+    pub(crate) hits: u64,
 }
 
-impl NodeCallSite<'_> {
-    /// Calls the node on rows `0..rows` of `source`.
+impl<'a> NodeCallSite<'a> {
+    /// The same call site without the cache.
+    fn uncached(&self) -> NodeCallSite<'a> {
+        NodeCallSite { cache: None, ..*self }
+    }
+
+    /// Calls the node on rows `0..rows` of `source`, through the cache when
+    /// the node is cached and the run has one.
     pub(crate) fn call(&self, source: &dyn RowSource, rows: usize) -> Result<Called, Error> {
+        match self.cache {
+            Some(cache) if self.node.settings().cache && rows > 0 => cached::call(self, cache, source, rows),
+            _ => self.call_node(source, rows),
+        }
+    }
+
+    fn call_node(&self, source: &dyn RowSource, rows: usize) -> Result<Called, Error> {
         let node = self.node;
         let mut called = Called {
             outputs: vec![Vec::with_capacity(rows); node.outputs().len()],
             calls: 0,
+            hits: 0,
         };
         let size = node.settings().batch_size.unwrap_or(self.default_batch_size).max(1);
         match (node.batch(), node.call()) {

@@ -13,8 +13,12 @@ pub struct NodeStats {
     pub node: String,
     /// Calls of its singular or batch implementation.
     pub calls: u64,
-    /// Items processed (rows; equal to `calls` for singular calls).
+    /// Items processed (rows; equal to `calls` plus `cache_hits` for
+    /// singular calls).
     pub items: u64,
+    /// Items whose results came from the [cache](crate::cache) (the node
+    /// did not run for them).
+    pub cache_hits: u64,
     /// Total wall time spent in the node.
     pub total: Duration,
 }
@@ -49,14 +53,15 @@ impl fmt::Display for RunReport {
         let width = self.nodes.iter().map(|n| n.node.len()).max().unwrap_or(4).max(4);
         writeln!(
             f,
-            "| {:width$} | {:>8} | {:>9} | {:>12} | {:>12} |",
-            "node", "calls", "items", "total", "mean/item"
+            "| {:width$} | {:>8} | {:>9} | {:>9} | {:>12} | {:>12} |",
+            "node", "calls", "items", "cached", "total", "mean/item"
         )?;
         writeln!(
             f,
-            "|{}|{}|{}|{}|{}|",
+            "|{}|{}|{}|{}|{}|{}|",
             "-".repeat(width + 2),
             "-".repeat(10),
+            "-".repeat(11),
             "-".repeat(11),
             "-".repeat(14),
             "-".repeat(14)
@@ -64,10 +69,11 @@ impl fmt::Display for RunReport {
         for n in &self.nodes {
             writeln!(
                 f,
-                "| {:width$} | {:>8} | {:>9} | {:>12} | {:>12} |",
+                "| {:width$} | {:>8} | {:>9} | {:>9} | {:>12} | {:>12} |",
                 n.node,
                 n.calls,
                 n.items,
+                n.cache_hits,
                 format!("{:.3?}", n.total),
                 format!("{:.3?}", n.mean_per_item()),
             )?;
@@ -111,11 +117,14 @@ impl Recorder {
         }
     }
 
-    pub(crate) fn record(&self, node: &str, calls: u64, items: u64, time: Duration) {
+    /// Adds a call site's `calls` and cache `hits` over `items` items,
+    /// which took `time`.
+    pub(crate) fn record(&self, node: &str, calls: u64, hits: u64, items: u64, time: Duration) {
         let mut nodes = self.nodes.lock();
         match nodes.iter_mut().find(|n| n.node == node) {
             Some(stats) => {
                 stats.calls += calls;
+                stats.cache_hits += hits;
                 stats.items += items;
                 stats.total += time;
             }
@@ -123,6 +132,7 @@ impl Recorder {
                 node: node.into(),
                 calls,
                 items,
+                cache_hits: hits,
                 total: time,
             }),
         }

@@ -17,6 +17,7 @@ use std::time::Instant;
 use super::call::{Called, NodeCallSite, RowSource};
 use super::report::{Progress, Recorder};
 use super::{Engine, path_of};
+use crate::cache::Cache;
 use crate::error::{Error, bug};
 use crate::inputs::{Inputs, Outputs};
 use crate::nested::{MapMode, PipelineNode};
@@ -43,6 +44,7 @@ use crate::value::Value;
 pub struct SequentialEngine {
     progress: bool,
     batch_size: usize,
+    cache: Option<Cache>,
 }
 
 impl Default for SequentialEngine {
@@ -50,6 +52,7 @@ impl Default for SequentialEngine {
         SequentialEngine {
             progress: true,
             batch_size: 1024,
+            cache: None,
         }
     }
 }
@@ -64,6 +67,13 @@ impl SequentialEngine {
     /// Items per batch call for nodes without their own batch size.
     pub fn with_batch_size(mut self, size: usize) -> Self {
         self.batch_size = size.max(1);
+        self
+    }
+
+    /// Keeps the results of [cached](crate::Node::with_cache) nodes in
+    /// `cache` and takes them from it: see [the cache](crate::cache).
+    pub fn with_cache(mut self, cache: Cache) -> Self {
+        self.cache = Some(cache);
         self
     }
 }
@@ -185,10 +195,11 @@ impl Run<'_> {
             default_batch_size: self.engine.batch_size,
             item_of: &|row| frame.mapped.then_some(row),
             advance: &|done| bar.inc(done),
+            cache: self.engine.cache.as_ref(),
         };
-        let Called { outputs, calls } = site.call(&FrameRows(inputs), rows)?;
+        let Called { outputs, calls, hits } = site.call(&FrameRows(inputs), rows)?;
         bar.finish_and_clear();
-        self.recorder.record(path, calls, rows as u64, started.elapsed());
+        self.recorder.record(path, calls, hits, rows as u64, started.elapsed());
         for (port, column) in node.outputs().iter().zip(outputs) {
             frame.columns.insert(port.name.clone(), Column::Rows(column));
         }

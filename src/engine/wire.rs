@@ -101,7 +101,7 @@ impl Portable {
             Error::Engine { message, .. } => Portable::Engine {
                 message: message.clone(),
             },
-            Error::Conversion { .. } | Error::DataFusion(_) => Portable::Engine {
+            Error::Conversion { .. } | Error::DataFusion(_) | Error::Cache { .. } => Portable::Engine {
                 message: error.to_string(),
             },
             Error::Internal(message) => Portable::Internal {

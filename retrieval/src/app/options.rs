@@ -121,6 +121,9 @@ pub struct RunOptions {
     pub output: Option<PathBuf>,
     /// Show progress bars.
     pub progress: bool,
+    /// The node cache's directory: encodings found there are not computed
+    /// again (DataFusion and sequential engines). `None`: no cache.
+    pub cache: Option<PathBuf>,
 }
 
 /// What a run produced.

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, ValueEnum};
+use nodefusion::cache::Cache;
 use nodefusion_retrieval::app::{self, AppError, EncoderKind, EngineKind, RunOptions};
 
 #[derive(Parser, Debug)]
@@ -82,6 +83,14 @@ struct Cli {
     /// Hide progress bars.
     #[arg(long)]
     no_progress: bool,
+    /// Where encodings are cached, so a run never encodes a passage or
+    /// query twice with one model; default: `$NODEFUSION_CACHE/nodes`, else
+    /// `~/.cache/nodefusion/nodes`.
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+    /// Encode everything afresh, reading and writing no cache.
+    #[arg(long, conflicts_with = "cache_dir")]
+    no_cache: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -148,6 +157,7 @@ fn run_cli(mut cli: Cli) -> Result<(), AppError> {
         limit_passages: cli.limit_passages,
         limit_queries: cli.limit_queries,
         output: cli.output,
+        cache: (!cli.no_cache).then(|| cli.cache_dir.unwrap_or_else(Cache::default_dir)),
         progress: !cli.no_progress,
     };
     let result = app::run(&options)?;

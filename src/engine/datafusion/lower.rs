@@ -12,6 +12,7 @@ use datafusion::logical_expr::{
 
 use super::collect::collect_udaf;
 use super::udf::{NodefusionUdf, UdfConfig};
+use crate::cache::Cache;
 use crate::engine::path_of;
 use crate::engine::report::Recorder;
 use crate::error::{Error, bug};
@@ -30,6 +31,8 @@ pub(crate) struct LowerOptions {
     /// hash repartition a shuffle stage of its own, whose tasks run
     /// anywhere in the cluster.
     pub(crate) shuffle_maps: bool,
+    /// The run's node cache.
+    pub(crate) cache: Option<Cache>,
 }
 
 /// A lowered pipeline: the plan and, for each selected output, its column
@@ -171,7 +174,7 @@ impl<'a> Lowering<'a> {
     }
 
     fn udf(&self, config: UdfConfig, node: Option<Node>) -> ScalarUDF {
-        NodefusionUdf::udf(config, node, Some(self.recorder.clone()))
+        NodefusionUdf::udf(config, node, Some(self.recorder.clone()), self.options.cache.clone())
     }
 
     fn lower_node(

@@ -76,6 +76,7 @@ pub use codec::{NodefusionCodec, NodefusionPhysicalCodec};
 
 use super::report::Recorder;
 use super::{Engine, wanted_outputs};
+use crate::cache::Cache;
 use crate::error::{Error, bug};
 use crate::inputs::{Inputs, Outputs};
 use crate::pipeline::{Pipeline, Step};
@@ -127,6 +128,7 @@ impl DataFusionEngine {
                 target_partitions: std::thread::available_parallelism().map_or(1, |n| n.get()),
                 batch_size: 1024,
                 shuffle_maps: false,
+                cache: None,
             },
             progress: true,
         }
@@ -142,6 +144,7 @@ impl DataFusionEngine {
                 target_partitions: config.target_partitions(),
                 batch_size: config.batch_size(),
                 shuffle_maps: false,
+                cache: None,
             },
             context: Some(context),
             progress: true,
@@ -181,6 +184,14 @@ impl DataFusionEngine {
     /// stage that unnests the list. Off by default.
     pub fn with_shuffled_maps(mut self, enabled: bool) -> Self {
         self.options.shuffle_maps = enabled;
+        self
+    }
+
+    /// Keeps the results of [cached](crate::Node::with_cache) nodes in
+    /// `cache` and takes them from it: see [the cache](crate::cache).
+    /// Plans serialised for other processes carry no cache.
+    pub fn with_cache(mut self, cache: Cache) -> Self {
+        self.options.cache = Some(cache);
         self
     }
 

@@ -23,6 +23,7 @@ use datafusion::logical_expr::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::cache::Cache;
 use crate::engine::call::{Called, NodeCallSite, RowSource};
 use crate::engine::report::Recorder;
 use crate::error::{Error, bug};
@@ -95,6 +96,8 @@ pub(crate) struct NodefusionUdf {
     node: Option<Node>,
     signature: Signature,
     recorder: Option<Arc<Recorder>>,
+    /// The run's node cache (in-process runs; a plan rebuilt from bytes has none).
+    cache: Option<Cache>,
     /// Whether node errors carry their [tag](crate::engine::wire): true
     /// for UDFs rebuilt from a serialised plan, whose errors may reach the
     /// client only as text.
@@ -123,17 +126,29 @@ impl Hash for NodefusionUdf {
 
 impl NodefusionUdf {
     /// A UDF for `config`; node UDFs need the node itself.
-    pub(crate) fn udf(config: UdfConfig, node: Option<Node>, recorder: Option<Arc<Recorder>>) -> ScalarUDF {
-        Self::build(config, node, recorder, false)
+    pub(crate) fn udf(
+        config: UdfConfig,
+        node: Option<Node>,
+        recorder: Option<Arc<Recorder>>,
+        cache: Option<Cache>,
+    ) -> ScalarUDF {
+        Self::build(config, node, recorder, cache, false)
     }
 
-    fn build(config: UdfConfig, node: Option<Node>, recorder: Option<Arc<Recorder>>, tag_errors: bool) -> ScalarUDF {
+    fn build(
+        config: UdfConfig,
+        node: Option<Node>,
+        recorder: Option<Arc<Recorder>>,
+        cache: Option<Cache>,
+        tag_errors: bool,
+    ) -> ScalarUDF {
         ScalarUDF::new_from_impl(NodefusionUdf {
             name: config.udf_name(),
             config,
             node,
             signature: Signature::variadic_any(Volatility::Volatile),
             recorder,
+            cache,
             tag_errors,
         })
     }
@@ -160,7 +175,7 @@ impl NodefusionUdf {
             }
             _ => None,
         };
-        Ok(Self::build(config, node, None, true))
+        Ok(Self::build(config, node, None, None, true))
     }
 
     pub(crate) fn config(&self) -> &UdfConfig {
@@ -259,9 +274,16 @@ impl NodefusionUdf {
                         recorder.advance(path, items);
                     }
                 };
-                let (out, calls) = invoke_node(node, path, *mapped, *default_batch_size, &arrays, rows, &advance)?;
+                let call = NodeCall {
+                    node,
+                    path,
+                    mapped: *mapped,
+                    default_batch_size: *default_batch_size,
+                    cache: self.cache.as_ref(),
+                };
+                let (out, calls, hits) = call.invoke(&arrays, rows, &advance)?;
                 if let Some(recorder) = &self.recorder {
-                    recorder.record(path, calls, rows as u64, started.elapsed());
+                    recorder.record(path, calls, hits, rows as u64, started.elapsed());
                 }
                 out
             }
@@ -371,66 +393,78 @@ fn share_equal_neighbours(array: &ArrayRef, values: &mut [Value]) {
     }
 }
 
-/// Calls a node on a batch of Arrow arrays (see [`NodeCallSite`]). When
-/// mapped, the last argument holds each row's item index (for errors).
-fn invoke_node(
-    node: &Node,
-    path: &str,
+/// One node's call on a batch of Arrow arrays (see [`NodeCallSite`]).
+struct NodeCall<'a> {
+    node: &'a Node,
+    path: &'a str,
     mapped: bool,
     default_batch_size: usize,
-    arrays: &[ArrayRef],
-    rows: usize,
-    advance: &dyn Fn(u64),
-) -> DfResult<(ArrayRef, u64)> {
-    let n_inputs = node.inputs().len();
-    let items: Option<&Int64Array> = if mapped {
-        arrays.get(n_inputs).and_then(|a| a.as_primitive_opt::<Int64Type>())
-    } else {
-        None
-    };
-    let item_of = |row: usize| items.and_then(|a| a.is_valid(row).then(|| a.value(row) as usize));
-    let source = ArrowRows {
-        node,
-        path,
-        arrays,
-        converted: RefCell::new(None),
-    };
-    let site = NodeCallSite {
-        node,
-        path,
-        mapped,
-        default_batch_size,
-        item_of: &item_of,
-        advance,
-    };
-    let Called { outputs, calls } = site.call(&source, rows).map_err(external)?;
-    let arrays = node
-        .outputs()
-        .iter()
-        .zip(&outputs)
-        .map(|(port, values)| {
-            (port.ty.arrow.to_arrow)(values).map_err(|source| {
-                external(Error::Conversion {
-                    node: path.into(),
-                    port: port.name.clone(),
-                    output: true,
-                    source: Box::new(source),
-                })
-            })
-        })
-        .collect::<DfResult<Vec<ArrayRef>>>()?;
-    let out = if arrays.len() == 1 {
-        arrays.into_iter().next().expect("one output")
-    } else {
-        let fields: Vec<Field> = node
+    cache: Option<&'a Cache>,
+}
+
+impl NodeCall<'_> {
+    /// Calls the node on `rows` rows of `arrays`: its output column, its calls
+    /// and its cache hits. When mapped, the last argument holds each row's item
+    /// index (for errors).
+    fn invoke(&self, arrays: &[ArrayRef], rows: usize, advance: &dyn Fn(u64)) -> DfResult<(ArrayRef, u64, u64)> {
+        let NodeCall {
+            node,
+            path,
+            mapped,
+            default_batch_size,
+            cache,
+        } = *self;
+        let n_inputs = node.inputs().len();
+        let items: Option<&Int64Array> = if mapped {
+            arrays.get(n_inputs).and_then(|a| a.as_primitive_opt::<Int64Type>())
+        } else {
+            None
+        };
+        let item_of = |row: usize| items.and_then(|a| a.is_valid(row).then(|| a.value(row) as usize));
+        let source = ArrowRows {
+            node,
+            path,
+            arrays,
+            converted: RefCell::new(None),
+        };
+        let site = NodeCallSite {
+            node,
+            path,
+            mapped,
+            default_batch_size,
+            item_of: &item_of,
+            advance,
+            cache,
+        };
+        let Called { outputs, calls, hits } = site.call(&source, rows).map_err(external)?;
+        let arrays = node
             .outputs()
             .iter()
-            .zip(&arrays)
-            .map(|(p, a)| Field::new(&p.name, a.data_type().clone(), true))
-            .collect();
-        Arc::new(StructArray::try_new(Fields::from(fields), arrays, None)?)
-    };
-    Ok((out, calls))
+            .zip(&outputs)
+            .map(|(port, values)| {
+                (port.ty.arrow.to_arrow)(values).map_err(|source| {
+                    external(Error::Conversion {
+                        node: path.into(),
+                        port: port.name.clone(),
+                        output: true,
+                        source: Box::new(source),
+                    })
+                })
+            })
+            .collect::<DfResult<Vec<ArrayRef>>>()?;
+        let out = if arrays.len() == 1 {
+            arrays.into_iter().next().expect("one output")
+        } else {
+            let fields: Vec<Field> = node
+                .outputs()
+                .iter()
+                .zip(&arrays)
+                .map(|(p, a)| Field::new(&p.name, a.data_type().clone(), true))
+                .collect();
+            Arc::new(StructArray::try_new(Fields::from(fields), arrays, None)?)
+        };
+        Ok((out, calls, hits))
+    }
 }
 
 /// `[0, len)` per row: one list for zip (after checking that all lists have
