@@ -91,18 +91,16 @@ fn run_engine(options: &RunOptions, pipeline: &Pipeline, inputs: Inputs) -> Resu
         EngineKind::Sequential => {
             let engine = SequentialEngine::default().with_progress(options.progress);
             match cache {
-                Some(cache) => engine.with_cache(cache),
-                None => engine,
+                Some(cache) => engine.with_cache(cache).run(pipeline, inputs, select)?,
+                None => engine.run(pipeline, inputs, select)?,
             }
-            .run(pipeline, inputs, select)?
         }
         EngineKind::DataFusion => {
             let engine = DataFusionEngine::new().with_progress(options.progress);
             match cache {
-                Some(cache) => engine.with_cache(cache),
-                None => engine,
+                Some(cache) => engine.with_cache(cache).run(pipeline, inputs, select)?,
+                None => engine.run(pipeline, inputs, select)?,
             }
-            .run(pipeline, inputs, select)?
         }
         EngineKind::Ballista { scheduler, partitions } => {
             let mut engine = match scheduler {
