@@ -3,10 +3,12 @@
 //! index set published; the old outputs put back if that fails).
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use datafusion::arrow::array::{Array, RecordBatch, StructArray};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::errors::ParquetError;
+
 use nodefusion::{Data, Outputs};
 use nodefusion_udfs::store::{IndexSet, StagedSet, StoreError};
 
@@ -23,13 +25,25 @@ pub fn write_parquet<T: Data>(rows: &[T], path: &Path) -> Result<(), AppError> {
             source,
         })?;
     }
-    let tmp = path.with_extension("parquet.tmp");
-    write_batch(&batch, &tmp)?;
-    std::fs::rename(&tmp, path).map_err(|source| AppError::Write {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    Ok(())
+    // A temporary name of this writer's own: two runs writing one file (a
+    // cached slice) at once each rename a whole file into place.
+    static WRITES: AtomicUsize = AtomicUsize::new(0);
+    let name = path.file_name().map_or_else(|| "table".into(), |n| n.to_string_lossy());
+    let tmp = path.with_file_name(format!(
+        ".{name}.{}.{}.tmp",
+        std::process::id(),
+        WRITES.fetch_add(1, Ordering::Relaxed)
+    ));
+    let written = write_batch(&batch, &tmp).and_then(|()| {
+        std::fs::rename(&tmp, path).map_err(|source| AppError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+    });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 fn write_batch(batch: &RecordBatch, path: &Path) -> Result<(), AppError> {
@@ -190,4 +204,36 @@ pub(super) fn publish(
         output,
         notes: published.notes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Clone, serde::Serialize, serde::Deserialize)]
+    struct Row {
+        id: u32,
+    }
+
+    #[test]
+    fn writers_of_one_file_at_once_all_put_a_whole_file_in_place() {
+        let dir = std::env::temp_dir().join(format!("nf-write-race-{}", std::process::id()));
+        let path = dir.join("rows.parquet");
+        let rows: Vec<Row> = (0..100).map(|id| Row { id }).collect();
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..10 {
+                        write_parquet(&rows, &path).unwrap();
+                    }
+                });
+            }
+        });
+        let names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, vec!["rows.parquet".to_string()]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }
