@@ -442,3 +442,26 @@ fn bad_input_is_refused_with_a_clear_first_line_and_leaves_the_folders_as_they_w
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_cache_flags_list_and_clear_a_cache_without_running_the_pipeline() {
+    let dir = std::env::temp_dir().join(format!("nf-cli-cache-{}", std::process::id()));
+    let node_dir = dir.join("some_crate.encode").join("ab");
+    std::fs::create_dir_all(&node_dir).unwrap();
+    std::fs::write(node_dir.join("ab12.nfc"), b"an entry").unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(BINARY)
+            .arg("--cache-dir")
+            .arg(&dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(run(&["--cache-stats"]).contains("| some_crate.encode | 1 | 0.0 |"));
+    let cleared = run(&["--clear-cache", "some_crate::encode", "--cache-stats"]);
+    assert!(cleared.starts_with("removed 1 entries"), "{cleared}");
+    assert!(!cleared.contains("some_crate"), "{cleared}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -91,6 +91,13 @@ struct Cli {
     /// Encode everything afresh, reading and writing no cache.
     #[arg(long, conflicts_with = "cache_dir")]
     no_cache: bool,
+    /// Print the cache's entries and size per node, and exit.
+    #[arg(long, conflicts_with = "no_cache")]
+    cache_stats: bool,
+    /// Remove every cached result (or only those of the node with this id,
+    /// as --cache-stats names it), and exit.
+    #[arg(long, value_name = "NODE", num_args = 0..=1, default_missing_value = "", conflicts_with = "no_cache")]
+    clear_cache: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -116,8 +123,28 @@ fn main() -> ExitCode {
     }
 }
 
+/// `--cache-stats` and `--clear-cache`: the cache's contents, then exit.
+fn manage_cache(dir: PathBuf, stats: bool, clear: Option<String>) -> Result<(), AppError> {
+    let cache = Cache::in_dir(&dir)?;
+    if let Some(node) = clear {
+        let removed = cache.clear((!node.is_empty()).then_some(node.as_str()))?;
+        println!("removed {removed} entries from {}", dir.display());
+    }
+    if stats {
+        println!("| node | entries | MB |\n|---|---:|---:|");
+        for node in cache.stats()? {
+            println!("| {} | {} | {:.1} |", node.node, node.entries, node.bytes as f64 / 1e6);
+        }
+    }
+    Ok(())
+}
+
 /// Checks the flags, runs the pipeline and prints what it produced.
 fn run_cli(mut cli: Cli) -> Result<(), AppError> {
+    if cli.cache_stats || cli.clear_cache.is_some() {
+        let dir = cli.cache_dir.unwrap_or_else(Cache::default_dir);
+        return manage_cache(dir, cli.cache_stats, cli.clear_cache);
+    }
     if (cli.scheduler.is_some() || cli.partitions.is_some()) && !matches!(cli.engine, Engine::Ballista) {
         return Err(AppError::BallistaOnly);
     }
