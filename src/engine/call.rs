@@ -38,6 +38,47 @@ pub(crate) trait RowSource {
     fn rows(&self, range: Range<usize>) -> Result<Vec<Vec<Value>>, Error>;
 }
 
+/// Rows converted once and handed out once each: a range's values are moved
+/// to the node, so a [`RowSource`] asked for them again must make them afresh.
+pub(crate) struct HeldRows(Vec<Vec<Option<Value>>>);
+
+impl HeldRows {
+    /// Holds `columns` (one per input).
+    pub(crate) fn new(columns: Vec<Vec<Value>>) -> Self {
+        HeldRows(
+            columns
+                .into_iter()
+                .map(|column| column.into_iter().map(Some).collect())
+                .collect(),
+        )
+    }
+
+    /// How many columns (inputs) are held.
+    pub(crate) fn columns(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether every row of `range` is still held.
+    pub(crate) fn holds(&self, range: &Range<usize>) -> bool {
+        self.0
+            .iter()
+            .all(|column| column[range.clone()].iter().all(Option::is_some))
+    }
+
+    /// Hands out the rows of `range`, one column per input.
+    pub(crate) fn take(&mut self, range: Range<usize>) -> Result<Vec<Vec<Value>>, Error> {
+        self.0
+            .iter_mut()
+            .map(|column| {
+                column[range.clone()]
+                    .iter_mut()
+                    .map(|value| value.take().ok_or_else(|| bug!("rows are handed out once")))
+                    .collect()
+            })
+            .collect()
+    }
+}
+
 /// How one engine calls one node.
 pub(crate) struct NodeCallSite<'a> {
     pub(crate) node: &'a Node,

@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 use std::ops::Range;
 
-use super::{Called, NodeCallSite, RowSource, fetch};
+use super::{Called, HeldRows, NodeCallSite, RowSource, fetch};
 use crate::cache::{Cache, Key};
 use crate::error::{Error, bug};
 use crate::node::Node;
@@ -126,7 +126,7 @@ pub(super) fn call(
 /// Rows already fetched, each handed out once; asked again (a failed
 /// batch retried row by row), they are fetched afresh from the source.
 struct Owned<'a> {
-    columns: RefCell<Vec<Vec<Option<Value>>>>,
+    held: RefCell<HeldRows>,
     source: &'a dyn RowSource,
     /// Each row's row in `source`.
     rows: Vec<usize>,
@@ -134,9 +134,8 @@ struct Owned<'a> {
 
 impl<'a> Owned<'a> {
     fn new(columns: Vec<Vec<Value>>, source: &'a dyn RowSource, rows: Vec<usize>) -> Self {
-        let columns = columns.into_iter().map(|c| c.into_iter().map(Some).collect()).collect();
         Owned {
-            columns: RefCell::new(columns),
+            held: RefCell::new(HeldRows::new(columns)),
             source,
             rows,
         }
@@ -145,22 +144,11 @@ impl<'a> Owned<'a> {
 
 impl RowSource for Owned<'_> {
     fn rows(&self, range: Range<usize>) -> Result<Vec<Vec<Value>>, Error> {
-        let mut columns = self.columns.borrow_mut();
-        if columns
-            .iter()
-            .all(|column| column[range.clone()].iter().all(Option::is_some))
-        {
-            return columns
-                .iter_mut()
-                .map(|column| {
-                    column[range.clone()]
-                        .iter_mut()
-                        .map(|value| value.take().ok_or_else(|| bug!("a held row is present")))
-                        .collect()
-                })
-                .collect();
+        let mut held = self.held.borrow_mut();
+        if held.holds(&range) {
+            return held.take(range);
         }
-        let mut out: Vec<Vec<Value>> = vec![Vec::with_capacity(range.len()); columns.len()];
+        let mut out: Vec<Vec<Value>> = vec![Vec::with_capacity(range.len()); held.columns()];
         for &row in &self.rows[range] {
             for (column, fetched) in out.iter_mut().zip(fetch(self.source, row..row + 1)?) {
                 column.extend(fetched);

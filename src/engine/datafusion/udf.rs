@@ -24,7 +24,7 @@ use datafusion::logical_expr::{
 use serde::{Deserialize, Serialize};
 
 use crate::cache::Cache;
-use crate::engine::call::{Called, NodeCallSite, RowSource};
+use crate::engine::call::{Called, HeldRows, NodeCallSite, RowSource};
 use crate::engine::report::Recorder;
 use crate::error::{Error, bug};
 use crate::nested::MapMode;
@@ -331,12 +331,13 @@ struct ArrowRows<'a> {
     path: &'a str,
     arrays: &'a [ArrayRef],
     /// Per input, per row: the value not yet handed out.
-    converted: RefCell<Option<Vec<Vec<Option<Value>>>>>,
+    converted: RefCell<Option<HeldRows>>,
 }
 
 impl ArrowRows<'_> {
-    fn convert(&self) -> Result<Vec<Vec<Option<Value>>>, Error> {
-        self.node
+    fn convert(&self) -> Result<HeldRows, Error> {
+        let columns = self
+            .node
             .inputs()
             .iter()
             .zip(self.arrays)
@@ -351,35 +352,23 @@ impl ArrowRows<'_> {
                 if self.node.is_constant(index) {
                     share_equal_neighbours(array, &mut values);
                 }
-                Ok(values.into_iter().map(Some).collect())
+                Ok(values)
             })
-            .collect()
+            .collect::<Result<_, Error>>()?;
+        Ok(HeldRows::new(columns))
     }
 }
 
 impl RowSource for ArrowRows<'_> {
     fn rows(&self, range: Range<usize>) -> Result<Vec<Vec<Value>>, Error> {
         let mut converted = self.converted.borrow_mut();
-        let handed_out = |columns: &Vec<Vec<Option<Value>>>| {
-            columns
-                .iter()
-                .any(|column| column[range.clone()].iter().any(Option::is_none))
-        };
-        if converted.as_ref().is_none_or(handed_out) {
+        if !converted.as_ref().is_some_and(|held| held.holds(&range)) {
             *converted = Some(self.convert()?);
         }
-        let columns = converted
+        converted
             .as_mut()
-            .ok_or_else(|| bug!("converted columns are present"))?;
-        columns
-            .iter_mut()
-            .map(|column| {
-                column[range.clone()]
-                    .iter_mut()
-                    .map(|value| value.take().ok_or_else(|| bug!("row values are handed out once")))
-                    .collect()
-            })
-            .collect()
+            .ok_or_else(|| bug!("converted columns are present"))?
+            .take(range)
     }
 }
 
