@@ -141,7 +141,8 @@ pub use value::{Data, TypeInfo, Value};
 /// - `batch = path`: a batch implementation taking one `Vec<T>` per
 ///   parameter and returning one `Vec<R>` per output (a tuple of `Vec`s for
 ///   several outputs), wrapped in `Result` exactly when the singular
-///   function returns a `Result`;
+///   function returns a `Result`; it carries [`macro@batch`], so that its
+///   body is part of the node's version;
 /// - `constant = "name"` or `constant = ("a", "b")`: inputs the batch
 ///   implementation takes once per call as `&T` (a model, a setting): the
 ///   engines split a chunk where such an input's value changes, so every
@@ -157,4 +158,30 @@ pub use value::{Data, TypeInfo, Value};
 /// module with the function's name holding `node()`, and registers the node
 /// in the [`registry`] under `module::path::function`; nodes must therefore
 /// be defined at module level (not inside a function body).
+///
+/// The node's version (see [`Node::version`]), which the node cache keys its
+/// entries with, is a hash of the function's tokens and, with `batch`, of
+/// the batch implementation's.
 pub use nodefusion_macros::node;
+
+/// Marks a node's batch implementation, so that a change to its body is a
+/// new version of the node (and of the cache entries keyed by it).
+///
+/// `#[node(batch = f)]` requires it on `f`; without it the build fails with
+/// "cannot find value `__nodefusion_batch_version_of_f`".
+///
+/// ```
+/// use nodefusion::{batch, node};
+///
+/// #[node(output = "doubled", batch = double_all)]
+/// fn double(x: i64) -> i64 { x * 2 }
+///
+/// #[batch]
+/// fn double_all(x: Vec<i64>) -> Vec<i64> { x.into_iter().map(|x| x * 2).collect() }
+///
+/// fn main() {
+///     assert_eq!(double_all(vec![1, 2]), vec![2, 4]); // still a plain function
+///     assert!(double::node().batch().is_some());
+/// }
+/// ```
+pub use nodefusion_macros::batch;

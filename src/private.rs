@@ -53,3 +53,16 @@ fn type_error<T>(name: &str) -> BoxError {
 fn missing(name: &str) -> BoxError {
     format!("no value was passed for input '{name}'").into()
 }
+
+/// A node's version with its batch implementation's folded in (FNV-1a over
+/// the second's bytes, continuing from the first).
+pub const fn fold_version(node: u64, batch: u64) -> u64 {
+    let bytes = batch.to_le_bytes();
+    let mut hash = node;
+    let mut i = 0;
+    while i < bytes.len() {
+        hash = (hash ^ bytes[i] as u64).wrapping_mul(0x0100_0000_01b3);
+        i += 1;
+    }
+    hash
+}

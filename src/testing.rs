@@ -14,6 +14,7 @@ use crate::value::Value;
 ///
 /// #[node(output = "y", batch = double_all)]
 /// fn double(x: i64) -> i64 { x * 2 }
+/// #[nodefusion::batch]
 /// fn double_all(x: Vec<i64>) -> Vec<i64> { x.into_iter().map(|x| x * 2).collect() }
 ///
 /// fn main() {
@@ -34,6 +35,7 @@ pub fn check_batch_agrees(node: &Node, rows: &[Inputs]) -> Result<(), String> {
 ///
 /// #[node(output = "mean", batch = means)]
 /// fn mean(xs: Vec<f64>) -> f64 { xs.iter().sum::<f64>() / xs.len() as f64 }
+/// #[nodefusion::batch]
 /// fn means(xs: Vec<Vec<f64>>) -> Vec<f64> {
 ///     // Summed backwards: equal up to rounding.
 ///     xs.iter().map(|x| x.iter().rev().sum::<f64>() / x.len() as f64).collect()

@@ -86,6 +86,7 @@ fn cube(x: i64) -> i64 {
     x * x * x
 }
 
+#[nodefusion::batch]
 fn cube_all(x: Vec<i64>) -> Vec<i64> {
     CUBE_BATCHES.lock().unwrap().push(x.clone());
     x.into_iter().map(|x| x * x * x).collect()

@@ -371,6 +371,7 @@ fn off_by_one(x: i64) -> i64 {
     x
 }
 
+#[nodefusion::batch]
 fn wrong_batch(x: Vec<i64>) -> Vec<i64> {
     x.into_iter().map(|x| x + 1).collect()
 }

@@ -151,6 +151,7 @@ fn checked_root(x: i64) -> Result<i64, nodefusion::BoxError> {
 }
 
 /// Fails the whole batch, without saying which item is the bad one.
+#[nodefusion::batch]
 fn checked_roots(x: Vec<i64>) -> Result<Vec<i64>, nodefusion::BoxError> {
     if x.iter().any(|&x| x < 0) {
         return Err("the batch has a negative number".into());
@@ -321,6 +322,7 @@ fn wait_for_a_peer(x: i64) -> i64 {
     x
 }
 
+#[nodefusion::batch]
 fn wait_for_peers(x: Vec<i64>) -> Vec<i64> {
     x.into_iter().map(wait_for_a_peer).collect()
 }
@@ -401,6 +403,20 @@ async fn explain_shows_logical_and_physical_plans() {
     assert!(text.contains("physical_plan"), "{text}");
     assert!(text.contains("node:encode_all/encode"), "{text}");
     assert!(text.contains("Unnest"), "{text}");
+}
+
+#[tokio::test]
+async fn a_top_level_map_collects_in_one_phase_and_a_nested_one_in_two() {
+    let inputs = Inputs::new().with("xs", vec![1i64, 2, 3]);
+    let text = datafusion().explain(&map_double("xs"), &inputs).await.unwrap();
+    assert!(text.contains("AggregateExec: mode=Single, gby=[]"), "{text}");
+    assert!(!text.contains("mode=Partial"), "{text}");
+    // The grouped collect of the inner map keeps its partial phase; the
+    // outer, ungrouped one runs in one.
+    let inputs = Inputs::new().with("lists", vec![vec![1i64], vec![2, 3]]);
+    let text = datafusion().explain(&nested_maps(), &inputs).await.unwrap();
+    assert_eq!(text.matches("mode=Partial").count(), 1, "{text}");
+    assert!(text.contains("AggregateExec: mode=Single, gby=[]"), "{text}");
 }
 
 #[test]
@@ -576,6 +592,31 @@ mod lowered_plans {
             .with("letters", vec!["a".to_string()])
             .with("numbers", vec![1i64, 2]);
         insta::assert_snapshot!(lowered(&mapped_pairs(MapMode::Product), &inputs));
+    }
+
+    #[test]
+    fn a_value_is_let_go_after_its_last_reader_and_not_carried_into_later_maps() {
+        // `vectors` is read by `vector_sum` only, and `words` by the first
+        // map only: neither may ride through the second map. Only `xs`
+        // (through the first map) and `sum` (through the second) are carried.
+        let p = pipeline![
+            word_vectors().as_node("embed_words"),
+            map_double("xs").as_node("doubles"),
+        ]
+        .unwrap();
+        let inputs = Inputs::new()
+            .with("words", vec!["ab".to_string()])
+            .with("xs", vec![1i64, 2]);
+        let plan = DataFusionEngine::new()
+            .with_target_partitions(2)
+            .plan(&p, &inputs, Some(&["total", "vector_sum"]))
+            .unwrap()
+            .dataframe
+            .logical_plan()
+            .display_indent()
+            .to_string();
+        assert_eq!(plan.matches("first_value(").count(), 2, "{plan}");
+        insta::assert_snapshot!(plan);
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The `#[node]` attribute of nodefusion. See `nodefusion::node` for the
-//! user-facing documentation; this crate only generates code.
+//! The `#[node]` and `#[batch]` attributes of nodefusion. See
+//! `nodefusion::node` and `nodefusion::batch` for the user-facing
+//! documentation; this crate only generates code.
 
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
@@ -17,6 +18,39 @@ pub fn node(attr: TokenStream, item: TokenStream) -> TokenStream {
         Ok(tokens) => tokens.into(),
         Err(e) => e.to_compile_error().into(),
     }
+}
+
+/// Marks a node's batch implementation; see `nodefusion::batch`.
+#[proc_macro_attribute]
+pub fn batch(attr: TokenStream, item: TokenStream) -> TokenStream {
+    match expand_batch(attr.into(), item.into()) {
+        Ok(tokens) => tokens.into(),
+        Err(e) => e.to_compile_error().into(),
+    }
+}
+
+/// The name of the constant holding the version of batch function `name`.
+fn batch_version_name(name: &syn::Ident) -> syn::Ident {
+    format_ident!("__nodefusion_batch_version_of_{}", name)
+}
+
+/// The function as it is, and beside it a constant with the hash of its
+/// tokens, which `#[node(batch = f)]` folds into the node's version.
+fn expand_batch(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
+    if !attr.is_empty() {
+        return Err(syn::Error::new_spanned(attr, "#[batch] takes no options"));
+    }
+    let version = fnv1a(&item.to_string());
+    let func: ItemFn = syn::parse2(item)?;
+    let vis = &func.vis;
+    let name = batch_version_name(&func.sig.ident);
+    Ok(quote! {
+        #func
+
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals)]
+        #vis const #name: u64 = #version;
+    })
 }
 
 #[derive(Default)]
@@ -305,6 +339,19 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
         }
     };
 
+    // A batch implementation's body is part of the node's definition: its
+    // `#[batch]` constant (a missing one is a compile error naming it).
+    let version = match &options.batch {
+        None => quote!(#version),
+        Some(path) => {
+            let mut constant = path.clone();
+            if let Some(last) = constant.segments.last_mut() {
+                last.ident = batch_version_name(&last.ident);
+                last.arguments = PathArguments::None;
+            }
+            quote!(__nf::fold_version(#version, #constant))
+        }
+    };
     let batch = options.batch.as_ref().map(|path| {
         let columns = params.iter().zip(&constant).map(|(p, &constant)| {
             let ident = &p.ident;
@@ -529,5 +576,55 @@ mod tests {
         assert!(tokens.contains(". constant (\"factor\")"), "{tokens}");
         assert!(tokens.contains("__nf :: constant :: < i64 >"), "{tokens}");
         assert!(tokens.contains("__nf :: column :: < i64 >"), "{tokens}");
+    }
+
+    #[test]
+    fn a_batch_function_s_body_is_in_the_node_s_version() {
+        let version_of = |body: TokenStream2| {
+            let tokens = super::expand_batch(quote!(), body).unwrap().to_string();
+            let constant = tokens
+                .split("const __nodefusion_batch_version_of_double_all : u64 = ")
+                .nth(1)
+                .unwrap_or_else(|| panic!("no version constant in {tokens}"));
+            constant.split(';').next().unwrap().trim().to_string()
+        };
+        let doubled = version_of(quote!(
+            fn double_all(x: Vec<i64>) -> Vec<i64> {
+                x.into_iter().map(|x| x * 2).collect()
+            }
+        ));
+        let tripled = version_of(quote!(
+            fn double_all(x: Vec<i64>) -> Vec<i64> {
+                x.into_iter().map(|x| x * 3).collect()
+            }
+        ));
+        assert_ne!(doubled, tripled);
+
+        let node = expand(
+            quote!(output = "y", batch = kernels::double_all),
+            quote!(
+                fn double(x: i64) -> i64 {
+                    x * 2
+                }
+            ),
+        )
+        .unwrap()
+        .to_string();
+        assert!(
+            node.contains("__nf :: fold_version (")
+                && node.contains("kernels :: __nodefusion_batch_version_of_double_all"),
+            "{node}"
+        );
+        assert_eq!(
+            super::expand_batch(
+                quote!(fast),
+                quote!(
+                    fn f() {}
+                )
+            )
+            .unwrap_err()
+            .to_string(),
+            "#[batch] takes no options"
+        );
     }
 }

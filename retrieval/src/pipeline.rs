@@ -80,6 +80,7 @@ fn encode_passage(passage: Passage, encoder: &Res<Encoder>) -> Result<(Floats, u
     Ok((Floats::from(embeddings.data), embeddings.dim as u32))
 }
 
+#[nodefusion::batch]
 fn encode_passages(passage: Vec<Passage>, encoder: &Res<Encoder>) -> Result<(Vec<Floats>, Vec<u32>), BoxError> {
     let texts: Vec<&str> = passage.iter().map(|p| p.text.as_str()).collect();
     let encoded = encoder.get()?.encode_documents_batch(&texts)?;
@@ -100,6 +101,7 @@ fn encode_query(query: Query, encoder: &Res<Encoder>) -> Result<EncodedQuery, Bo
     })
 }
 
+#[nodefusion::batch]
 fn encode_queries(query: Vec<Query>, encoder: &Res<Encoder>) -> Result<Vec<EncodedQuery>, BoxError> {
     let texts: Vec<&str> = query.iter().map(|q| q.text.as_str()).collect();
     let encoded = encoder.get()?.encode_queries_batch(&texts)?;

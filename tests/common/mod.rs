@@ -15,6 +15,7 @@ pub fn double(x: i64) -> i64 {
     x * 2
 }
 
+#[nodefusion::batch]
 pub fn double_batch(x: Vec<i64>) -> Vec<i64> {
     BATCH_CALLS.fetch_add(1, Ordering::SeqCst);
     x.into_iter().map(|x| x * 2).collect()
@@ -117,6 +118,7 @@ pub fn encode(passage: Passage, model: &Res<ScaleModel>) -> Result<Encoded, BoxE
     })
 }
 
+#[nodefusion::batch]
 pub fn encode_batch(passage: Vec<Passage>, model: &Res<ScaleModel>) -> Result<Vec<Encoded>, BoxError> {
     passage.into_iter().map(|p| encode(p, model)).collect()
 }
@@ -128,6 +130,7 @@ pub fn scale(x: i64, factor: &i64) -> i64 {
 
 /// Reads `factor` once per call: wrong results if a call mixed rows of
 /// different factors.
+#[nodefusion::batch]
 pub fn scale_all(x: Vec<i64>, factor: &i64) -> Vec<i64> {
     x.into_iter().map(|x| x * factor).collect()
 }

@@ -7,7 +7,9 @@
 //! list), and copies the values once, when it emits them: into one list
 //! sorted by position, with one item per position (a cluster that runs a
 //! task again after losing an executor may deliver both runs' rows). With
-//! no items the result is an empty list, never null.
+//! no items the result is an empty list, never null. Lists of fixed-width
+//! values are copied so that each arriving chunk is let go after its last
+//! item (see `gather`).
 //!
 //! `array_agg` + a sorting scalar function did the same with four copies of
 //! the values (the `FILTER`, each phase's concatenation, the sort), which is
@@ -16,16 +18,17 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Int64Array, ListArray, StructArray, new_empty_array,
-};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, ListArray, StructArray};
 use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::compute::kernels::boolean::{and, is_not_null};
-use datafusion::arrow::compute::{concat, filter, interleave};
+use datafusion::arrow::compute::{concat, filter};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Int64Type};
 use datafusion::common::{Result as DfResult, ScalarValue, exec_err, internal_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, Signature, Volatility};
+
+mod gather;
+use gather::gather;
 
 /// The aggregate's name in plans and in serialised plans.
 pub(crate) const NAME: &str = "nf_collect";
@@ -128,6 +131,10 @@ fn positions(chunk: &StructArray) -> DfResult<Vec<&Int64Array>> {
 }
 
 impl CollectAccumulator {
+    fn value_type(&self) -> &DataType {
+        self.fields[self.fields.len() - 1].data_type()
+    }
+
     fn push(&mut self, chunk: StructArray) {
         if !chunk.is_empty() {
             self.chunks.push(chunk);
@@ -172,14 +179,26 @@ impl Accumulator for CollectAccumulator {
         Ok(())
     }
 
-    /// The items so far as one list, in arrival order: one copy, after
+    /// The items so far as one list, in arrival order: one copy, during
     /// which the columns they came in are let go.
     fn state(&mut self) -> DfResult<Vec<ScalarValue>> {
         let chunks = std::mem::take(&mut self.chunks);
         let items: ArrayRef = match chunks.as_slice() {
             [] => Arc::new(StructArray::new_null(self.fields.clone(), 0)),
             [one] => Arc::new(one.clone()),
-            many => concat(&many.iter().map(|c| c as &dyn Array).collect::<Vec<_>>())?,
+            many => {
+                let mut columns = Vec::with_capacity(self.fields.len());
+                for k in 0..self.fields.len() - 1 {
+                    columns.push(concat(&many.iter().map(|c| c.column(k).as_ref()).collect::<Vec<_>>())?);
+                }
+                let arrival: Vec<(usize, usize)> = many
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(chunk, c)| (0..c.len()).map(move |row| (chunk, row)))
+                    .collect();
+                columns.push(gather(value_columns(chunks), &arrival, self.value_type())?);
+                Arc::new(StructArray::try_new(self.fields.clone(), columns, None)?)
+            }
         };
         Ok(vec![ScalarValue::List(Arc::new(single_row_list(items)?))])
     }
@@ -187,27 +206,33 @@ impl Accumulator for CollectAccumulator {
     /// The values sorted by position, one per position: one copy.
     fn evaluate(&mut self) -> DfResult<ScalarValue> {
         let chunks = std::mem::take(&mut self.chunks);
-        let positions = chunks.iter().map(positions).collect::<DfResult<Vec<_>>>()?;
-        let key = |&(chunk, row): &(usize, usize)| positions[chunk].iter().map(move |p| p.value(row));
-        let mut order: Vec<(usize, usize)> = chunks
-            .iter()
-            .enumerate()
-            .flat_map(|(chunk, c)| (0..c.len()).map(move |row| (chunk, row)))
-            .collect();
-        order.sort_by(|a, b| key(a).cmp(key(b)));
-        order.dedup_by(|a, b| key(a).eq(key(b)));
-        let values = if chunks.is_empty() {
-            new_empty_array(self.fields[self.fields.len() - 1].data_type())
-        } else {
-            let values: Vec<&dyn Array> = chunks.iter().map(|c| c.column(c.num_columns() - 1).as_ref()).collect();
-            interleave(&values, &order)?
+        let order = {
+            let positions = chunks.iter().map(positions).collect::<DfResult<Vec<_>>>()?;
+            let key = |&(chunk, row): &(usize, usize)| positions[chunk].iter().map(move |p| p.value(row));
+            let mut order: Vec<(usize, usize)> = chunks
+                .iter()
+                .enumerate()
+                .flat_map(|(chunk, c)| (0..c.len()).map(move |row| (chunk, row)))
+                .collect();
+            order.sort_by(|a, b| key(a).cmp(key(b)));
+            order.dedup_by(|a, b| key(a).eq(key(b)));
+            order
         };
+        let values = gather(value_columns(chunks), &order, self.value_type())?;
         Ok(ScalarValue::List(Arc::new(single_row_list(values)?)))
     }
 
     fn size(&self) -> usize {
         size_of_val(self) + self.chunks.iter().map(|c| c.get_array_memory_size()).sum::<usize>()
     }
+}
+
+/// The value column of each chunk; the position columns are let go.
+fn value_columns(chunks: Vec<StructArray>) -> Vec<ArrayRef> {
+    chunks
+        .into_iter()
+        .filter_map(|chunk| chunk.into_parts().1.pop())
+        .collect()
 }
 
 /// `items` as the one row of a list array.

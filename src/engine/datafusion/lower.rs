@@ -135,7 +135,15 @@ impl<'a> Lowering<'a> {
             .map(|(c, n)| Expr::Column(c).alias(n))
             .collect();
         let plan = values.project(renamed).map_err(df)?;
-        let plan = self.lower_pipeline(plan, pipeline, &mut env, &Level::default(), "", wanted)?;
+        let plan = self.lower_pipeline(
+            plan,
+            pipeline,
+            &mut env,
+            &Level::default(),
+            "",
+            wanted,
+            &BTreeSet::new(),
+        )?;
         let mut outputs = Vec::new();
         let mut select = Vec::new();
         for name in wanted {
@@ -150,6 +158,13 @@ impl<'a> Lowering<'a> {
         Ok(Lowered { plan, outputs })
     }
 
+    /// Lowers the required steps of `pipeline`, one after another. Before
+    /// each step, the columns of this level's values that no later step and
+    /// no wanted output reads are projected away, so a large value (a
+    /// corpus' token matrix) is let go after its last reader and never
+    /// carried through the maps that follow. `protected` columns belong to
+    /// the enclosing level and stay.
+    #[allow(clippy::too_many_arguments)]
     fn lower_pipeline(
         &mut self,
         mut plan: LogicalPlanBuilder,
@@ -158,16 +173,27 @@ impl<'a> Lowering<'a> {
         level: &Level,
         prefix: &str,
         wanted: &BTreeSet<String>,
+        protected: &BTreeSet<String>,
     ) -> Result<LogicalPlanBuilder, Error> {
         let (required, needed) = crate::engine::plan_steps(pipeline, wanted);
         for (i, step) in pipeline.steps().iter().enumerate() {
             if !required[i] {
                 continue;
             }
+            let live_from = |first: usize| -> BTreeSet<&String> {
+                (first..required.len())
+                    .filter(|&j| required[j])
+                    .flat_map(|j| pipeline.step_inputs(j).iter().map(|p| &p.name))
+                    .chain(wanted)
+                    .collect()
+            };
+            let dead = dead_columns(&plan, env, &live_from(i), level, protected);
+            plan = project_away(plan, &dead)?;
+            let dead_after = dead_columns(&plan, env, &live_from(i + 1), level, protected);
             let path = path_of(prefix, step.name());
             plan = match step {
                 Step::Node(node) => self.lower_node(plan, node, &path, env, level)?,
-                Step::Pipeline(nested) => self.lower_nested(plan, nested, &path, env, level, &needed)?,
+                Step::Pipeline(nested) => self.lower_nested(plan, nested, &path, env, level, &needed, &dead_after)?,
             };
         }
         Ok(plan)
@@ -237,6 +263,10 @@ impl<'a> Lowering<'a> {
         plan.project(exprs).map_err(df)
     }
 
+    /// Lowers a nested pipeline. The columns `dead_after` it are read by no
+    /// later step: a mapped pipeline does not carry them through its rows,
+    /// and an unmapped one may let them go.
+    #[allow(clippy::too_many_arguments)]
     fn lower_nested(
         &mut self,
         mut plan: LogicalPlanBuilder,
@@ -245,6 +275,7 @@ impl<'a> Lowering<'a> {
         env: &mut HashMap<String, String>,
         level: &Level,
         needed: &BTreeSet<String>,
+        dead_after: &BTreeSet<String>,
     ) -> Result<LogicalPlanBuilder, Error> {
         let ports = nested.ports()?;
         let inner_pipeline = nested.pipeline();
@@ -261,7 +292,23 @@ impl<'a> Lowering<'a> {
                 inner_env.insert(input.inner.name.clone(), outer_column(env, &input.outer.name)?);
             }
             plan = self.bind_literals(plan, inner_pipeline, &mut inner_env)?;
-            plan = self.lower_pipeline(plan, inner_pipeline, &mut inner_env, level, path, &inner_wanted)?;
+            // Its steps share this level's columns; those read after it stay.
+            let protected: BTreeSet<String> = plan
+                .schema()
+                .columns()
+                .into_iter()
+                .map(|c| c.name)
+                .filter(|c| !dead_after.contains(c))
+                .collect();
+            plan = self.lower_pipeline(
+                plan,
+                inner_pipeline,
+                &mut inner_env,
+                level,
+                path,
+                &inner_wanted,
+                &protected,
+            )?;
             for output in &ports.outputs {
                 if let Some(col) = inner_env.get(&output.inner.name) {
                     env.insert(output.outer.name.clone(), col.clone());
@@ -290,7 +337,7 @@ impl<'a> Lowering<'a> {
             .columns()
             .into_iter()
             .map(|c| c.name)
-            .filter(|c| !level.keys.contains(c) && !broadcast.contains(c))
+            .filter(|c| !level.keys.contains(c) && !broadcast.contains(c) && !dead_after.contains(c))
             .collect();
 
         let mut positions = Vec::new();
@@ -373,7 +420,17 @@ impl<'a> Lowering<'a> {
             inner_env.insert(input.inner.name.clone(), outer_column(env, &input.outer.name)?);
         }
         plan = self.bind_literals(plan, inner_pipeline, &mut inner_env)?;
-        plan = self.lower_pipeline(plan, inner_pipeline, &mut inner_env, &inner_level, path, &inner_wanted)?;
+        // The aggregate below reads the carried and broadcast columns.
+        let protected: BTreeSet<String> = carried.iter().chain(&broadcast).cloned().collect();
+        plan = self.lower_pipeline(
+            plan,
+            inner_pipeline,
+            &mut inner_env,
+            &inner_level,
+            path,
+            &inner_wanted,
+            &protected,
+        )?;
 
         // Back to one row per outer row: each output's items, sorted back
         // into input order by their positions (`nf_collect`).
@@ -446,6 +503,40 @@ impl<'a> Lowering<'a> {
         }
         plan.project(exprs).map_err(df)
     }
+}
+
+/// The columns of `plan` that hold no `live` value of `env`, except the
+/// level's keys and the `protected` columns.
+fn dead_columns(
+    plan: &LogicalPlanBuilder,
+    env: &HashMap<String, String>,
+    live: &BTreeSet<&String>,
+    level: &Level,
+    protected: &BTreeSet<String>,
+) -> BTreeSet<String> {
+    let kept: BTreeSet<&String> = live.iter().filter_map(|name| env.get(*name)).collect();
+    plan.schema()
+        .columns()
+        .into_iter()
+        .map(|c| c.name)
+        .filter(|c| !kept.contains(c) && !protected.contains(c) && !level.keys.contains(c))
+        .collect()
+}
+
+/// `plan` without the `dead` columns (as it is when none is there, or when
+/// nothing else would be left).
+fn project_away(plan: LogicalPlanBuilder, dead: &BTreeSet<String>) -> Result<LogicalPlanBuilder, Error> {
+    let columns = plan.schema().columns();
+    let kept: Vec<Expr> = columns
+        .iter()
+        .filter(|c| !dead.contains(&c.name))
+        .cloned()
+        .map(Expr::Column)
+        .collect();
+    if kept.len() == columns.len() || kept.is_empty() {
+        return Ok(plan);
+    }
+    plan.project(kept).map_err(df)
 }
 
 fn dedup(names: Vec<String>) -> Vec<String> {

@@ -51,6 +51,11 @@
 //!   the first row of each item group carries the value, the others carry
 //!   nulls, so a large value is never copied once per item. The
 //!   aggregate takes it back with `first_value(…) FILTER (WHERE … IS NOT NULL)`.
+//! - Before each step, the columns no later step reads are projected away,
+//!   so a value is let go after its last reader and never wrapped into the
+//!   maps that follow.
+//! - On one machine, a top-level map collects in one phase
+//!   (the optimizer rule in `one_phase.rs`), not a partial and a final one.
 //!
 //! The plan holds only literals, built-in functions and nodefusion's UDFs (a
 //! node's identified by its node id, version and path), so it can be serialised
@@ -60,6 +65,7 @@
 mod codec;
 mod collect;
 mod lower;
+mod one_phase;
 mod udf;
 
 use std::collections::BTreeMap;
@@ -69,10 +75,12 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::common::DataFusionError;
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::context::SessionContext;
+use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionConfig;
 
 pub use codec::{NodefusionCodec, NodefusionPhysicalCodec};
+use one_phase::CollectInOnePhase;
 
 use super::report::Recorder;
 use super::{Engine, wanted_outputs};
@@ -209,9 +217,14 @@ impl DataFusionEngine {
 
     /// The user's context, or a new one with [`Self::session_config`].
     fn context(&self, pipeline: &Pipeline) -> SessionContext {
-        self.context
-            .clone()
-            .unwrap_or_else(|| SessionContext::new_with_config(self.session_config(pipeline)))
+        self.context.clone().unwrap_or_else(|| {
+            let state = SessionStateBuilder::new()
+                .with_config(self.session_config(pipeline))
+                .with_default_features()
+                .with_physical_optimizer_rules(CollectInOnePhase::with_default_rules())
+                .build();
+            SessionContext::new_with_state(state)
+        })
     }
 
     /// Lowers `pipeline` for `inputs` into a plan, without running it.
