@@ -8,7 +8,8 @@
 //!
 //! - a format tag (`nodefusion-cache/1`),
 //! - the node's id and version hash (its definition: the `#[node]` macro
-//!   hashes the function's tokens, so editing the body changes it),
+//!   hashes the function's tokens, and those of its `#[batch]`
+//!   implementation, so editing either body changes it),
 //! - per input, in declaration order: the port's name and the canonical
 //!   encoding of its value (serde, every field, floats by their bits). A
 //!   resource input is its config ([`Res`](crate::Res) serialises as the
@@ -27,6 +28,10 @@
 //! half-written entry, and two writers of one key write the same bytes).
 //! An entry that is truncated, corrupt, or of an older layout is a miss
 //! with a warning naming the node and key, and is written again.
+//!
+//! On a cluster, plans carry the cache's URL ([`Cache::url`]) and every
+//! executor opens it ([`Cache::open`]): executors that see one directory or
+//! one object store share one cache.
 //!
 //! ```
 //! use nodefusion::{Engine, Inputs, SequentialEngine, cache::Cache, node, pipeline};
@@ -83,6 +88,8 @@ pub struct Cache {
     store: Arc<dyn ObjectStore>,
     root: StorePath,
     location: Arc<str>,
+    /// The URL another process opens it with, when there is one.
+    url: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for Cache {
@@ -123,11 +130,50 @@ impl Cache {
         };
         std::fs::create_dir_all(dir).map_err(|e| fault(e.into()))?;
         let store = LocalFileSystem::new_with_prefix(dir).map_err(|e| fault(e.into()))?;
-        Ok(Cache::with_store(
-            location.clone(),
-            Arc::new(store),
-            StorePath::default(),
-        ))
+        let url = std::fs::canonicalize(dir)
+            .ok()
+            .and_then(|dir| url::Url::from_directory_path(dir).ok())
+            .map(|url| url.to_string().into());
+        Ok(Cache {
+            url,
+            ..Cache::with_store(location.clone(), Arc::new(store), StorePath::default())
+        })
+    }
+
+    /// The cache at `url`: a `file://` directory (created if missing) or an
+    /// object store URL (`s3://bucket/prefix`, `http://…`, credentials from
+    /// the environment), as [`Cache::url`] gives it.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), nodefusion::Error> {
+    /// use nodefusion::cache::Cache;
+    ///
+    /// let dir = std::env::temp_dir().join(format!("nf-cache-open-{}", std::process::id()));
+    /// let local = Cache::in_dir(&dir)?;
+    /// let url = local.url().expect("a local directory has a URL");
+    /// assert!(url.starts_with("file://"));
+    /// assert_eq!(Cache::open(url)?.url(), Some(url));
+    /// # std::fs::remove_dir_all(dir).ok();
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn open(url: &str) -> Result<Cache, Error> {
+        let fault = |source: crate::node::BoxError| Error::Cache {
+            location: url.to_string(),
+            source,
+        };
+        let parsed = url::Url::parse(url).map_err(|e| fault(format!("not a URL: {e}").into()))?;
+        if parsed.scheme() == "file" {
+            let dir = parsed
+                .to_file_path()
+                .map_err(|()| fault("not a local directory".into()))?;
+            return Cache::in_dir(dir);
+        }
+        let (store, root) = object_store::parse_url(&parsed).map_err(|e| fault(e.into()))?;
+        Ok(Cache {
+            url: Some(url.into()),
+            ..Cache::with_store(url, Arc::from(store), root)
+        })
     }
 
     /// A cache under `root` of `store` (any object store: S3, HTTP,
@@ -138,7 +184,15 @@ impl Cache {
             store,
             root,
             location: location.into().into(),
+            url: None,
         }
+    }
+
+    /// The URL [`Cache::open`] opens this cache with in another process (an
+    /// executor of a cluster); `None` for a store given by
+    /// [`Cache::with_store`], which only this process can use.
+    pub fn url(&self) -> Option<&str> {
+        self.url.as_deref()
     }
 
     /// The default directory: `$NODEFUSION_CACHE/nodes`, else

@@ -9,6 +9,7 @@ use ballista_core::config::BALLISTA_SCHEDULER_MAX_PARTITIONS_PER_TASK;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::SessionContext;
 use datafusion::prelude::SessionConfig;
+use nodefusion::cache::Cache;
 use nodefusion::engine::PlannedRun;
 use nodefusion::{DataFusionEngine, Engine, Error, Inputs, Outputs, Pipeline};
 use tokio::runtime::Runtime;
@@ -54,6 +55,7 @@ pub struct BallistaEngine {
     batch_size: usize,
     max_message_size: usize,
     progress: bool,
+    cache: Option<Cache>,
 }
 
 /// The scheduler a run talks to.
@@ -115,6 +117,7 @@ impl BallistaEngine {
             batch_size: 1024,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             progress: true,
+            cache: None,
         }
     }
 
@@ -144,6 +147,21 @@ impl BallistaEngine {
     pub fn with_max_message_size(mut self, bytes: usize) -> Self {
         self.max_message_size = bytes;
         self
+    }
+
+    /// Keeps the results of cached nodes in `cache`, which every executor
+    /// opens by its [URL](Cache::url): executors that see one directory or
+    /// one object store share it. A cache without a URL (made by
+    /// [`Cache::with_store`]) is an error here, not a silent miss.
+    pub fn with_cache(mut self, cache: Cache) -> Result<Self, Error> {
+        if cache.url().is_none() {
+            return Err(ballista_error(format!(
+                "the node cache at {} has no URL the executors could open it with; use Cache::open or Cache::in_dir",
+                cache.location()
+            )));
+        }
+        self.cache = Some(cache);
+        Ok(self)
     }
 
     /// Shows or hides the progress counters of the client.
@@ -181,10 +199,13 @@ impl BallistaEngine {
         select: Option<&[&str]>,
     ) -> Result<PlannedRun, Error> {
         let context = self.context(pipeline).await?;
-        DataFusionEngine::with_context(context)
+        let engine = DataFusionEngine::with_context(context)
             .with_shuffled_maps(true)
-            .with_progress(self.progress)
-            .plan(pipeline, inputs, select)
+            .with_progress(self.progress);
+        match &self.cache {
+            Some(cache) => engine.with_cache(cache.clone()).plan(pipeline, inputs, select),
+            None => engine.plan(pipeline, inputs, select),
+        }
     }
 
     /// Runs the pipeline on the cluster (async).

@@ -14,7 +14,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use common::*;
-use nodefusion::{Engine, Error, Inputs, MapMode, Node, Pipeline, SequentialEngine, node, pipeline};
+use nodefusion::cache::Cache;
+use nodefusion::{DataFusionEngine, Engine, Error, Inputs, MapMode, Node, Pipeline, SequentialEngine, node, pipeline};
 use nodefusion_ballista::BallistaEngine;
 use nodefusion_ballista::local::{ExecutorHost, LocalCluster, LocalClusterOptions};
 
@@ -50,6 +51,13 @@ fn map_over_xs(name: &str, node: Node) -> Pipeline {
 fn where_am_i(x: i64) -> String {
     let executor = std::env::var("NODEFUSION_EXECUTOR_ID").unwrap_or_else(|_| "client".into());
     format!("{executor}/{}/{x}", std::process::id())
+}
+
+/// [`where_am_i`], cached: a value read from the cache names the process
+/// that computed it.
+#[node(output = "ran_at", cache)]
+fn where_cached(x: i64) -> String {
+    where_am_i(x)
 }
 
 /// Sleeps a while per item, so that a run lasts long enough to lose an
@@ -124,6 +132,47 @@ fn spread_same_results_and_errors_on_two_executors() {
     );
     assert_shared_cases_match(&engine, || cluster.logs());
     assert_errors_keep_their_kind(&engine);
+}
+
+/// Executors open the run's cache by its URL: a run on a second cluster
+/// (new processes) returns the values the first cluster computed, and an
+/// in-process run afterwards finds every item there.
+fn clusters_share_the_node_cache_through_its_url() {
+    let dir = std::env::temp_dir().join(format!("nf-cluster-cache-{}", std::process::id()));
+    let cache = Cache::in_dir(&dir).unwrap();
+    let probe = map_over_xs("probe", where_cached::node());
+    let inputs = || Inputs::new().with("xs", (0..24i64).collect::<Vec<_>>());
+    let on_a_new_cluster = || {
+        let cluster = cluster(2);
+        let engine = cluster.engine().with_cache(cache.clone()).unwrap();
+        let out = engine
+            .run(&probe, inputs(), None)
+            .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
+        out.get::<Vec<String>>("ran_at").unwrap().clone()
+    };
+    let first = on_a_new_cluster();
+    assert!(first.iter().all(|at| at.starts_with("executor-")), "{first:?}");
+    assert_eq!(on_a_new_cluster(), first, "the second cluster computed again");
+    let local = DataFusionEngine::new()
+        .with_progress(false)
+        .with_cache(cache.clone())
+        .run(&probe, inputs(), None)
+        .unwrap();
+    assert_eq!(local.get::<Vec<String>>("ran_at").unwrap(), &first);
+    assert_eq!(local.report().node("probe/where_cached").unwrap().cache_hits, 24);
+    assert_eq!(cache.stats().unwrap()[0].entries, 24);
+    std::fs::remove_dir_all(dir).ok();
+
+    let in_memory = Cache::with_store(
+        "memory",
+        std::sync::Arc::new(object_store::memory::InMemory::new()),
+        Default::default(),
+    );
+    let error = BallistaEngine::remote("df://localhost:1")
+        .unwrap()
+        .with_cache(in_memory)
+        .unwrap_err();
+    assert!(error.to_string().contains("no URL the executors could open"), "{error}");
 }
 
 fn a_node_the_cluster_lacks_or_has_in_another_version_fails_fast_by_name() {
@@ -408,6 +457,10 @@ fn executors_on_their_own_hosts_in_network_namespaces() {
 type Test = (&'static str, fn());
 
 const TESTS: &[Test] = &[
+    (
+        "clusters_share_the_node_cache_through_its_url",
+        clusters_share_the_node_cache_through_its_url,
+    ),
     (
         "the_standalone_cluster_gives_the_same_results_and_errors",
         the_standalone_cluster_gives_the_same_results_and_errors,

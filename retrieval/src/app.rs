@@ -110,6 +110,9 @@ fn run_engine(options: &RunOptions, pipeline: &Pipeline, inputs: Inputs) -> Resu
             if let Some(partitions) = partitions {
                 engine = engine.with_target_partitions(*partitions);
             }
+            if let Some(cache) = cache {
+                engine = engine.with_cache(cache)?;
+            }
             engine.with_progress(options.progress).run(pipeline, inputs, select)?
         }
     })

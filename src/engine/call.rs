@@ -91,8 +91,9 @@ pub(crate) struct NodeCallSite<'a> {
     pub(crate) default_batch_size: usize,
     /// The item index of a row, for errors.
     pub(crate) item_of: &'a dyn Fn(usize) -> Option<usize>,
-    /// Told how many rows are done, as they are.
-    pub(crate) advance: &'a dyn Fn(u64),
+    /// Told how many rows are done, as they are, and how many of those
+    /// came from the cache.
+    pub(crate) advance: &'a dyn Fn(u64, u64),
     /// The run's cache, used when the node [is cached](Node::with_cache).
     pub(crate) cache: Option<&'a Cache>,
 }
@@ -154,7 +155,7 @@ impl<'a> NodeCallSite<'a> {
                             out.push(value);
                         }
                         called.calls += 1;
-                        (self.advance)(1);
+                        (self.advance)(1, 0);
                     }
                 }
             }
@@ -169,7 +170,7 @@ impl<'a> NodeCallSite<'a> {
                     }
                     called.calls += 1;
                 }
-                (self.advance)(rows as u64);
+                (self.advance)(rows as u64, 0);
             }
         }
         Ok(called)
@@ -199,7 +200,7 @@ impl<'a> NodeCallSite<'a> {
             out.extend(column);
         }
         called.calls += 1;
-        (self.advance)(rows.len() as u64);
+        (self.advance)(rows.len() as u64, 0);
         Ok(())
     }
 }

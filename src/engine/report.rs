@@ -1,6 +1,7 @@
 //! Run reports (per node: calls, items, time) and progress bars.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -88,7 +89,8 @@ impl fmt::Display for RunReport {
 pub(crate) struct Recorder {
     nodes: Mutex<Vec<NodeStats>>,
     progress: Option<Progress>,
-    counters: Mutex<Vec<(String, ProgressBar)>>,
+    /// Per mapped node: its counter and the items it took from the cache.
+    counters: Mutex<Vec<(String, ProgressBar, AtomicU64)>>,
 }
 
 impl Recorder {
@@ -100,20 +102,19 @@ impl Recorder {
         }
     }
 
-    /// Counts `items` more finished items of `node` on its counter, for
-    /// engines that do not know a map's length in advance.
-    pub(crate) fn advance(&self, node: &str, items: u64) {
+    /// Counts `items` more finished items of `node`, `cached` of them from
+    /// the cache, on its counter, for engines that do not know a map's
+    /// length in advance.
+    pub(crate) fn advance(&self, node: &str, items: u64, cached: u64) {
         let Some(progress) = &self.progress else {
             return;
         };
         let mut counters = self.counters.lock();
-        match counters.iter().find(|(name, _)| name == node) {
-            Some((_, bar)) => bar.inc(items),
-            None => {
-                let bar = progress.counter(node);
-                bar.inc(items);
-                counters.push((node.to_string(), bar));
-            }
+        if !counters.iter().any(|(name, ..)| name == node) {
+            counters.push((node.to_string(), progress.counter(node), AtomicU64::new(0)));
+        }
+        if let Some((_, bar, hits)) = counters.iter().find(|(name, ..)| name == node) {
+            advance(bar, hits, items, cached);
         }
     }
 
@@ -139,12 +140,22 @@ impl Recorder {
     }
 
     pub(crate) fn finish(self) -> RunReport {
-        for (_, bar) in self.counters.into_inner() {
+        for (_, bar, _) in self.counters.into_inner() {
             bar.finish();
         }
         RunReport {
             nodes: self.nodes.into_inner(),
         }
+    }
+}
+
+/// Moves `bar` on by `items`, of which `cached` came from the cache: the
+/// bar counts those separately (`hits` so far), as "N from cache".
+pub(crate) fn advance(bar: &ProgressBar, hits: &AtomicU64, items: u64, cached: u64) {
+    bar.inc(items);
+    if cached > 0 {
+        let hits = hits.fetch_add(cached, Ordering::Relaxed) + cached;
+        bar.set_message(format!("{hits} from cache"));
     }
 }
 
@@ -166,7 +177,7 @@ impl Progress {
         let Some(multi) = &self.multi else {
             return ProgressBar::hidden();
         };
-        let style = ProgressStyle::with_template("{prefix:>32} [{bar:30}] {pos}/{len} ({per_sec}, eta {eta})")
+        let style = ProgressStyle::with_template("{prefix:>32} [{bar:30}] {pos}/{len} {msg} ({per_sec}, eta {eta})")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> ");
         multi.add(ProgressBar::new(items).with_style(style).with_prefix(node.to_string()))
@@ -178,8 +189,23 @@ impl Progress {
         let Some(multi) = &self.multi else {
             return ProgressBar::hidden();
         };
-        let style = ProgressStyle::with_template("{prefix:>32} {spinner} {pos} items ({per_sec}, {elapsed})")
+        let style = ProgressStyle::with_template("{prefix:>32} {spinner} {pos} items {msg} ({per_sec}, {elapsed})")
             .unwrap_or_else(|_| ProgressStyle::default_spinner());
         multi.add(ProgressBar::no_length().with_style(style).with_prefix(node.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bar_counts_every_item_and_names_those_from_the_cache() {
+        let (bar, hits) = (ProgressBar::hidden(), AtomicU64::new(0));
+        advance(&bar, &hits, 32, 0);
+        assert_eq!((bar.position(), bar.message()), (32, String::new()));
+        advance(&bar, &hits, 10, 10);
+        advance(&bar, &hits, 4, 4);
+        assert_eq!((bar.position(), bar.message()), (46, "14 from cache".to_string()));
     }
 }

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
 
 use super::call::{Called, NodeCallSite, RowSource};
-use super::report::{Progress, Recorder};
+use super::report::{Progress, Recorder, advance};
 use super::{Engine, path_of};
 use crate::cache::Cache;
 use crate::error::{Error, bug};
@@ -187,6 +187,7 @@ impl Run<'_> {
             .collect::<Result<_, _>>()?;
         let rows = frame.rows;
         let bar = self.progress.bar(path, if frame.mapped { rows as u64 } else { 0 });
+        let cached = std::sync::atomic::AtomicU64::new(0);
         let started = Instant::now();
         let site = NodeCallSite {
             node,
@@ -194,7 +195,7 @@ impl Run<'_> {
             mapped: frame.mapped,
             default_batch_size: self.engine.batch_size,
             item_of: &|row| frame.mapped.then_some(row),
-            advance: &|done| bar.inc(done),
+            advance: &|done, hits| advance(&bar, &cached, done, hits),
             cache: self.engine.cache.as_ref(),
         };
         let Called { outputs, calls, hits } = site.call(&FrameRows(inputs), rows)?;

@@ -122,7 +122,8 @@ pub struct RunOptions {
     /// Show progress bars.
     pub progress: bool,
     /// The node cache's directory: encodings found there are not computed
-    /// again (DataFusion and sequential engines). `None`: no cache.
+    /// again (every engine; a cluster's executors open the same path, so
+    /// they share it when they see one file system). `None`: no cache.
     pub cache: Option<PathBuf>,
 }
 

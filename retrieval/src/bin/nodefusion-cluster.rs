@@ -5,6 +5,12 @@
 
 use std::process::ExitCode;
 
+/// jemalloc hands freed memory back to the system; glibc's malloc keeps
+/// much of what encoding and collecting free (README, "Memory").
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     // Links the retrieval crate, whose nodes register themselves with it.
     let _ = nodefusion_retrieval::pipeline::retrieval_pipeline;

@@ -12,6 +12,12 @@ use clap::{Parser, ValueEnum};
 use nodefusion::cache::Cache;
 use nodefusion_retrieval::app::{self, AppError, EncoderKind, EngineKind, RunOptions};
 
+/// jemalloc hands freed memory back to the system; glibc's malloc keeps
+/// much of what encoding and collecting free (README, "Memory").
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser, Debug)]
 #[command(
     version,

@@ -75,7 +75,7 @@ pub(super) fn call(
     let mut found = cache.lookup(node, site.path, &keys);
     let misses: Vec<usize> = (0..rows).filter(|&row| found[row].is_none()).collect();
     let hits = (rows - misses.len()) as u64;
-    (site.advance)(hits);
+    (site.advance)(hits, hits);
 
     // The misses' values, handed to the node; the hits' are let go.
     let miss_columns: Vec<Vec<Value>> = columns

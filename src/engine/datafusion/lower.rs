@@ -231,6 +231,9 @@ impl<'a> Lowering<'a> {
                 settings: node.settings().clone(),
                 mapped: level.mapped(),
                 default_batch_size: self.options.batch_size,
+                cache: (node.settings().cache)
+                    .then(|| self.options.cache.as_ref().and_then(|c| c.url()).map(String::from))
+                    .flatten(),
             },
             Some(node.clone()),
         );

@@ -197,7 +197,9 @@ impl DataFusionEngine {
 
     /// Keeps the results of [cached](crate::Node::with_cache) nodes in
     /// `cache` and takes them from it: see [the cache](crate::cache).
-    /// Plans serialised for other processes carry no cache.
+    /// Plans serialised for other processes carry its [URL](Cache::url),
+    /// which they open; a cache made by [`Cache::with_store`] has none and
+    /// serves this process only.
     pub fn with_cache(mut self, cache: Cache) -> Self {
         self.options.cache = Some(cache);
         self

@@ -49,6 +49,10 @@ pub(crate) enum UdfConfig {
         mapped: bool,
         /// Items per batch call when the node has no batch size of its own.
         default_batch_size: usize,
+        /// The URL of the run's node cache, which a process rebuilding the
+        /// plan (an executor) opens.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cache: Option<String>,
     },
     /// `[0, len)` for the mapped lists of one map level (checking zip lengths).
     Positions {
@@ -96,7 +100,8 @@ pub(crate) struct NodefusionUdf {
     node: Option<Node>,
     signature: Signature,
     recorder: Option<Arc<Recorder>>,
-    /// The run's node cache (in-process runs; a plan rebuilt from bytes has none).
+    /// The run's node cache: the one given to the run, or in a plan
+    /// rebuilt from bytes, the one its config's URL opens.
     cache: Option<Cache>,
     /// Whether node errors carry their [tag](crate::engine::wire): true
     /// for UDFs rebuilt from a serialised plan, whose errors may reach the
@@ -175,7 +180,13 @@ impl NodefusionUdf {
             }
             _ => None,
         };
-        Ok(Self::build(config, node, None, None, true))
+        let cache = match &config {
+            UdfConfig::Node { cache: Some(url), .. } => {
+                Some(Cache::open(url).map_err(|e| DataFusionError::Plan(format!("the plan's node cache: {e}")))?)
+            }
+            _ => None,
+        };
+        Ok(Self::build(config, node, None, cache, true))
     }
 
     pub(crate) fn config(&self) -> &UdfConfig {
@@ -269,9 +280,9 @@ impl NodefusionUdf {
                 Some(node),
             ) => {
                 let started = Instant::now();
-                let advance = |items: u64| {
+                let advance = |items: u64, cached: u64| {
                     if let (true, Some(recorder)) = (*mapped, &self.recorder) {
-                        recorder.advance(path, items);
+                        recorder.advance(path, items, cached);
                     }
                 };
                 let call = NodeCall {
@@ -395,7 +406,7 @@ impl NodeCall<'_> {
     /// Calls the node on `rows` rows of `arrays`: its output column, its calls
     /// and its cache hits. When mapped, the last argument holds each row's item
     /// index (for errors).
-    fn invoke(&self, arrays: &[ArrayRef], rows: usize, advance: &dyn Fn(u64)) -> DfResult<(ArrayRef, u64, u64)> {
+    fn invoke(&self, arrays: &[ArrayRef], rows: usize, advance: &dyn Fn(u64, u64)) -> DfResult<(ArrayRef, u64, u64)> {
         let NodeCall {
             node,
             path,
