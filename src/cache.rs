@@ -141,8 +141,9 @@ impl Cache {
     }
 
     /// The cache at `url`: a `file://` directory (created if missing) or an
-    /// object store URL (`s3://bucket/prefix`, `http://…`, credentials from
-    /// the environment), as [`Cache::url`] gives it.
+    /// object store URL (`s3://bucket/prefix`, `http://…`, its settings and
+    /// credentials from the environment's variables, such as
+    /// `AWS_ACCESS_KEY_ID`), as [`Cache::url`] gives it.
     ///
     /// ```
     /// # fn main() -> Result<(), nodefusion::Error> {
@@ -169,7 +170,9 @@ impl Cache {
                 .map_err(|()| fault("not a local directory".into()))?;
             return Cache::in_dir(dir);
         }
-        let (store, root) = object_store::parse_url(&parsed).map_err(|e| fault(e.into()))?;
+        // The store's settings from the environment, as each store names
+        // them (`AWS_ACCESS_KEY_ID`, `AWS_REGION`, …); others are ignored.
+        let (store, root) = object_store::parse_url_opts(&parsed, std::env::vars()).map_err(|e| fault(e.into()))?;
         Ok(Cache {
             url: Some(url.into()),
             ..Cache::with_store(url, Arc::from(store), root)
