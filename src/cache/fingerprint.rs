@@ -67,7 +67,7 @@ impl ser::Error for Unencodable {
 
 struct Encoder<'a>(&'a mut blake3::Hasher);
 
-impl Encoder<'_> {
+impl<'a> Encoder<'a> {
     fn tag(&mut self, tag: u8) {
         self.0.update(&[tag]);
     }
@@ -82,6 +82,15 @@ impl Encoder<'_> {
         self.tag(tag);
         // An unknown length is closed by an end tag instead.
         self.0.update(&len.map_or(u64::MAX, |l| l as u64).to_le_bytes());
+    }
+
+    /// Opens the `len` fields of a tuple or struct variant (`tag` tells
+    /// which), named and numbered.
+    fn variant(mut self, tag: u8, index: u32, variant: &'static str, len: usize) -> Compound<'a> {
+        self.bytes(tag, variant.as_bytes());
+        self.0.update(&index.to_le_bytes());
+        self.len(26, Some(len));
+        Compound::new(self.0, false)
     }
 }
 
@@ -197,16 +206,13 @@ impl<'a> ser::Serializer for Encoder<'a> {
     }
 
     fn serialize_tuple_variant(
-        mut self,
+        self,
         _: &'static str,
         index: u32,
         variant: &'static str,
         len: usize,
     ) -> Result<Compound<'a>, Unencodable> {
-        self.bytes(28, variant.as_bytes());
-        self.0.update(&index.to_le_bytes());
-        self.len(26, Some(len));
-        Ok(Compound::new(self.0, false))
+        Ok(self.variant(28, index, variant, len))
     }
 
     fn serialize_map(mut self, len: Option<usize>) -> Result<Compound<'a>, Unencodable> {
@@ -221,16 +227,13 @@ impl<'a> ser::Serializer for Encoder<'a> {
     }
 
     fn serialize_struct_variant(
-        mut self,
+        self,
         _: &'static str,
         index: u32,
         variant: &'static str,
         len: usize,
     ) -> Result<Compound<'a>, Unencodable> {
-        self.bytes(31, variant.as_bytes());
-        self.0.update(&index.to_le_bytes());
-        self.len(26, Some(len));
-        Ok(Compound::new(self.0, false))
+        Ok(self.variant(31, index, variant, len))
     }
 }
 
