@@ -110,12 +110,15 @@ impl Recorder {
             return;
         };
         let mut counters = self.counters.lock();
-        if !counters.iter().any(|(name, ..)| name == node) {
-            counters.push((node.to_string(), progress.counter(node), AtomicU64::new(0)));
-        }
-        if let Some((_, bar, hits)) = counters.iter().find(|(name, ..)| name == node) {
-            advance(bar, hits, items, cached);
-        }
+        let at = match counters.iter().position(|(name, ..)| name == node) {
+            Some(at) => at,
+            None => {
+                counters.push((node.to_string(), progress.counter(node), AtomicU64::new(0)));
+                counters.len() - 1
+            }
+        };
+        let (_, bar, hits) = &counters[at];
+        advance(bar, hits, items, cached);
     }
 
     /// Adds a call site's `calls` and cache `hits` over `items` items,

@@ -191,11 +191,7 @@ impl Accumulator for CollectAccumulator {
                 for k in 0..self.fields.len() - 1 {
                     columns.push(concat(&many.iter().map(|c| c.column(k).as_ref()).collect::<Vec<_>>())?);
                 }
-                let arrival: Vec<(usize, usize)> = many
-                    .iter()
-                    .enumerate()
-                    .flat_map(|(chunk, c)| (0..c.len()).map(move |row| (chunk, row)))
-                    .collect();
+                let arrival = arrival_order(many);
                 columns.push(gather(value_columns(chunks), &arrival, self.value_type())?);
                 Arc::new(StructArray::try_new(self.fields.clone(), columns, None)?)
             }
@@ -209,11 +205,7 @@ impl Accumulator for CollectAccumulator {
         let order = {
             let positions = chunks.iter().map(positions).collect::<DfResult<Vec<_>>>()?;
             let key = |&(chunk, row): &(usize, usize)| positions[chunk].iter().map(move |p| p.value(row));
-            let mut order: Vec<(usize, usize)> = chunks
-                .iter()
-                .enumerate()
-                .flat_map(|(chunk, c)| (0..c.len()).map(move |row| (chunk, row)))
-                .collect();
+            let mut order = arrival_order(&chunks);
             order.sort_by(|a, b| key(a).cmp(key(b)));
             order.dedup_by(|a, b| key(a).eq(key(b)));
             order
@@ -225,6 +217,15 @@ impl Accumulator for CollectAccumulator {
     fn size(&self) -> usize {
         size_of_val(self) + self.chunks.iter().map(|c| c.get_array_memory_size()).sum::<usize>()
     }
+}
+
+/// Every item as `(chunk, row)`, in the order the chunks arrived.
+fn arrival_order(chunks: &[StructArray]) -> Vec<(usize, usize)> {
+    chunks
+        .iter()
+        .enumerate()
+        .flat_map(|(chunk, c)| (0..c.len()).map(move |row| (chunk, row)))
+        .collect()
 }
 
 /// The value column of each chunk; the position columns are let go.
