@@ -10,6 +10,7 @@
 //! | `checks.rs` | [`validate`]: the checks made before any data is read |
 //! | `input.rs` | the data a run reads ([`default_dataset`], slices) and the pipeline's [`inputs`] |
 //! | `output.rs` | [`write_parquet`], and publishing outputs and indexes all or nothing |
+//! | `reuse.rs` | which published indexes a run may copy instead of building, and saying which it did |
 //! | `sql.rs` | [`check_query`] and [`query`]: one read-only query over the results |
 //! | [`setup`] | the embedded scripts that fetch the encoders |
 //! | `error.rs` | [`AppError`], the application's faults |
@@ -19,13 +20,16 @@ mod error;
 mod input;
 mod options;
 mod output;
+mod reuse;
 pub mod setup;
 mod sql;
+
+use std::path::Path;
 
 use nodefusion::cache::Cache;
 use nodefusion::{DataFusionEngine, Engine, Inputs, Outputs, Pipeline, SequentialEngine};
 use nodefusion_ballista::BallistaEngine;
-use nodefusion_udfs::colbert::check_model_dir;
+use nodefusion_udfs::colbert::{EncoderConfig, check_model_dir, model_digest};
 use nodefusion_udfs::store::IndexSet;
 
 pub use checks::validate;
@@ -35,7 +39,7 @@ pub use options::{EncoderKind, EngineKind, RunOptions, RunResult};
 pub use output::write_parquet;
 pub use sql::{check_query, query};
 
-use crate::pipeline::retrieval_pipeline;
+use crate::pipeline::{IndexSettings, retrieval_pipeline};
 use options::index_folder;
 
 /// A multi-threaded async runtime for the blocking parts of a run.
@@ -63,20 +67,53 @@ pub fn run(options: &RunOptions) -> Result<RunResult, AppError> {
         Some(dir) => dir.clone(),
         None => options.encoder.default_model_dir()?,
     };
-    check_model_dir(&model_dir).map_err(|e| AppError::ModelDir(Box::new(e)))?;
+    let encoder = encoder_config(options, &model_dir)?;
     let pipeline = retrieval_pipeline()?;
     // The indexes go to a generation of their own, published with the
     // outputs once the whole run has succeeded.
     let runtime = runtime()?;
     let set = IndexSet::new(&index_folder(options)).map_err(|e| AppError::IndexFolder(Box::new(e)))?;
     let staged = set.stage();
-    let inputs = inputs(options, &data, &model_dir, staged.folder());
-    let outcome =
-        run_engine(options, &pipeline, inputs).and_then(|out| output::publish(options, out, &set, &staged, &runtime));
+    let reuse_from = reuse::source_folder(options, &set, &runtime);
+    let index_settings = IndexSettings {
+        index_folder: staged.folder().to_owned(),
+        // The folder is this run's own generation: a task that a cluster
+        // runs again replaces what its first run wrote.
+        overwrite: true,
+        reuse_from: reuse_from.clone(),
+    };
+    let inputs = inputs(options, &data, encoder, index_settings);
+    let outcome = run_engine(options, &pipeline, inputs).and_then(|out| {
+        let copied = reuse_from.map(|from| (reuse::copied(&from, &staged, &runtime), from));
+        let mut result = output::publish(options, out, &set, &staged, &runtime)?;
+        if let Some((copied, from)) = copied
+            && !copied.is_empty()
+        {
+            result.notes.push(format!(
+                "indexes {} were built from the same passages, encodings and settings as the published ones: copied from {from}, not built again",
+                copied.join(", ")
+            ));
+            result.copied_indexes = copied;
+        }
+        Ok(result)
+    });
     if outcome.is_err() {
         runtime.block_on(set.discard(&staged));
     }
     outcome
+}
+
+/// The encoder's config, its model checked; with the cache on it names
+/// the model's content (its digest), so that cached encodings of a model
+/// replaced in place are not found.
+fn encoder_config(options: &RunOptions, model_dir: &Path) -> Result<EncoderConfig, AppError> {
+    let model_error = |e| AppError::ModelDir(Box::new(e));
+    check_model_dir(model_dir).map_err(model_error)?;
+    let mut config = options.encoder.config(model_dir);
+    if options.cache.is_some() {
+        config.model_digest = Some(model_digest(model_dir).map_err(model_error)?);
+    }
+    Ok(config)
 }
 
 /// Runs `pipeline` on the engine `options` name, selecting the metrics and

@@ -35,7 +35,7 @@ use nodefusion_udfs::maxsim::DocEmbeddings;
 use nodefusion_udfs::metrics::{Measure, Qrels, Run, evaluate};
 use nodefusion_udfs::plaid::{PlaidBuildParams, PlaidIndex, SearchParams};
 use nodefusion_udfs::rerank::rerank;
-use nodefusion_udfs::store::{IndexHandle, IndexLocation};
+use nodefusion_udfs::store::{IndexHandle, IndexLocation, IndexSource, SaveIndex, SourceDigest};
 
 use crate::data::{self, GroundTruth, Passage, Query};
 
@@ -155,6 +155,33 @@ fn uuids<'a>(passages: &'a [Passage], passage_matrices: &[Floats]) -> Result<Vec
     Ok(passages.iter().map(|p| p.uuid.as_str()).collect())
 }
 
+/// The index `name` in `settings`' folder: copied from
+/// `settings.reuse_from` when the index there was built from `source`,
+/// otherwise built by `build` and saved with `source` recorded. A reuse
+/// that fails midway (the earlier index removed meanwhile, say) is a
+/// warning, then a build.
+fn build_or_reuse<I: SaveIndex>(
+    name: &str,
+    settings: &IndexSettings,
+    source: &SourceDigest,
+    build: impl FnOnce() -> Result<I, BoxError>,
+) -> Result<IndexHandle<I>, BoxError>
+where
+    I::Error: std::error::Error + Send + Sync + 'static,
+{
+    let location = IndexLocation::new(&settings.index_folder, name)?;
+    if let Some(earlier) = &settings.reuse_from {
+        let from = IndexLocation::new(earlier, name)?;
+        match I::reuse(&location, &from, source, settings.overwrite) {
+            Ok(Some(_)) => return Ok(IndexHandle::new(location.uri())),
+            Ok(None) => {}
+            Err(e) => tracing::warn!("the {name} index in {earlier} could not be reused, building it: {e}"),
+        }
+    }
+    build()?.save_built_from(&location, settings.overwrite, source)?;
+    Ok(IndexHandle::new(location.uri()))
+}
+
 #[node(output = "vector_index")]
 fn build_vector_index(
     passages: &[Passage],
@@ -162,24 +189,34 @@ fn build_vector_index(
     token_dims: &[u32],
     index_settings: &IndexSettings,
 ) -> Result<Res<VectorIndex>, BoxError> {
-    let location = IndexLocation::new(&index_settings.index_folder, INDEXES[0])?;
-    let index = PlaidIndex::build(
-        &doc_embeddings(passage_matrices, token_dims)?,
-        &PlaidBuildParams::default(),
-    )?
-    .with_external_ids(&uuids(passages, passage_matrices)?)?;
-    index.write(&location, index_settings.overwrite)?;
-    Ok(Res::new(VectorIndex(IndexHandle::new(location.uri()))))
+    let ids = uuids(passages, passage_matrices)?;
+    let params = PlaidBuildParams::default();
+    let source = IndexSource::of::<PlaidIndex>()
+        .settings(&params)
+        .u32s(token_dims)
+        .floats(passage_matrices)
+        .strs(&ids)
+        .finish();
+    let handle = build_or_reuse(INDEXES[0], index_settings, &source, || {
+        Ok(PlaidIndex::build(&doc_embeddings(passage_matrices, token_dims)?, &params)?.with_external_ids(&ids)?)
+    })?;
+    Ok(Res::new(VectorIndex(handle)))
 }
 
 #[node(output = "bm25_index")]
 fn build_bm25_index(passages: &[Passage], index_settings: &IndexSettings) -> Result<Res<LexicalIndex>, BoxError> {
-    let location = IndexLocation::new(&index_settings.index_folder, INDEXES[1])?;
     let texts: Vec<&str> = passages.iter().map(|p| p.text.as_str()).collect();
     let ids: Vec<&str> = passages.iter().map(|p| p.uuid.as_str()).collect();
-    let index = Bm25Index::build(&texts, &Bm25Params::default())?.with_external_ids(&ids)?;
-    index.write(&location, index_settings.overwrite)?;
-    Ok(Res::new(LexicalIndex(IndexHandle::new(location.uri()))))
+    let params = Bm25Params::default();
+    let source = IndexSource::of::<Bm25Index>()
+        .settings(&params)
+        .strs(&texts)
+        .strs(&ids)
+        .finish();
+    let handle = build_or_reuse(INDEXES[1], index_settings, &source, || {
+        Ok(Bm25Index::build(&texts, &params)?.with_external_ids(&ids)?)
+    })?;
+    Ok(Res::new(LexicalIndex(handle)))
 }
 
 #[node(output = "passage_lookup")]
@@ -189,13 +226,19 @@ fn build_passage_lookup(
     token_dims: &[u32],
     index_settings: &IndexSettings,
 ) -> Result<Res<PassageLookup>, BoxError> {
-    let location = IndexLocation::new(&index_settings.index_folder, INDEXES[2])?;
-    EmbeddingLookup::new(
-        doc_embeddings(passage_matrices, token_dims)?,
-        &uuids(passages, passage_matrices)?,
-    )?
-    .write(&location, index_settings.overwrite)?;
-    Ok(Res::new(PassageLookup(IndexHandle::new(location.uri()))))
+    let ids = uuids(passages, passage_matrices)?;
+    let source = IndexSource::of::<EmbeddingLookup>()
+        .u32s(token_dims)
+        .floats(passage_matrices)
+        .strs(&ids)
+        .finish();
+    let handle = build_or_reuse(INDEXES[2], index_settings, &source, || {
+        Ok(EmbeddingLookup::new(
+            doc_embeddings(passage_matrices, token_dims)?,
+            &ids,
+        )?)
+    })?;
+    Ok(Res::new(PassageLookup(handle)))
 }
 
 #[node(output = "colbert_hits")]

@@ -151,6 +151,70 @@ fn the_indexes_of_a_run_are_published_together_or_not_at_all() {
     assert!(!dir.join("plaid").exists() && !dir.join("passages").exists());
 }
 
+/// The `source` recorded in the manifest of the published index `name`.
+fn published_source(dir: &std::path::Path, name: &str) -> String {
+    let generation = &generations(dir)[0];
+    let manifest = std::fs::read_to_string(dir.join(generation).join(name).join("MANIFEST.json")).unwrap();
+    let manifest: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    manifest["source"].as_str().expect("a recorded source").to_owned()
+}
+
+#[test]
+fn a_second_run_with_the_cache_encodes_nothing_and_copies_the_published_indexes() {
+    let _guard = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = temp_dir("reuse");
+    let cached = |limit_passages| RunOptions {
+        cache: Some(dir.join("cache")),
+        limit_passages: Some(limit_passages),
+        ..options(EngineKind::DataFusion, &dir.join("indexes"), true)
+    };
+    let encoded = |r: &RunResult| {
+        let n = r.report.nodes.iter().find(|n| n.node.ends_with("encode_passage"));
+        let n = n.unwrap_or_else(|| panic!("no encoding node in {}", r.report));
+        (n.items - n.cache_hits, n.cache_hits)
+    };
+    let first = run(&cached(150));
+    assert!(first.copied_indexes.is_empty(), "{:?}", first.notes);
+    let plaid = published_source(&dir.join("indexes"), "plaid");
+
+    let second = run(&cached(150));
+    assert_eq!(
+        second.copied_indexes,
+        ["plaid", "bm25", "passages"],
+        "{:?}",
+        second.notes
+    );
+    assert!(
+        second.notes.iter().any(|n| n.contains("not built again")),
+        "{:?}",
+        second.notes
+    );
+    assert_eq!(encoded(&second).0, 0, "every passage from the cache");
+    assert_eq!(second.predictions, first.predictions);
+    assert_eq!(second.metrics, first.metrics);
+    assert_eq!(
+        generations(&dir.join("indexes")).len(),
+        1,
+        "the copied-from set is replaced"
+    );
+    assert_eq!(published_source(&dir.join("indexes"), "plaid"), plaid);
+
+    // Other passages: every index is built again, the known passages'
+    // encodings still come from the cache.
+    let third = run(&cached(140));
+    assert!(third.copied_indexes.is_empty(), "{:?}", third.notes);
+    assert_ne!(published_source(&dir.join("indexes"), "plaid"), plaid);
+    assert_eq!(encoded(&third).0, 0, "a subset of the passages encoded before");
+
+    // Without the cache nothing is reused.
+    let uncached = run(&RunOptions {
+        cache: None,
+        ..cached(140)
+    });
+    assert!(uncached.copied_indexes.is_empty());
+    assert_eq!(uncached.predictions, third.predictions);
+}
+
 #[test]
 fn bad_options_are_refused_before_any_work() {
     let dir = temp_dir("validate");

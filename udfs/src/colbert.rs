@@ -96,6 +96,7 @@ pub use config::{Device, EncoderConfig, Markers, ModelSource};
 pub use encoder::{ColbertEncoder, EncodedText, TextKind, TokenEmbeddings};
 pub use error::{ColbertError, Result};
 pub use files::{
-    E5_MODEL_NAME, TEST_MODEL_NAME, check_model_dir, default_test_model_dir, model_cache_dir, test_model_cache_dir,
+    E5_MODEL_NAME, TEST_MODEL_NAME, check_model_dir, default_test_model_dir, model_cache_dir, model_digest,
+    test_model_cache_dir,
 };
 pub use input::PreparedInput;

@@ -41,6 +41,7 @@ mod manifest;
 mod reader;
 mod remote;
 mod set;
+mod source;
 mod stored;
 mod writer;
 
@@ -51,6 +52,8 @@ pub use manifest::{FileEntry, INDEX_FORMAT, MANIFEST_FILE, Manifest};
 pub(crate) use reader::IndexReader;
 pub use remote::{RemoteTimeouts, open_remote, remote_hint, remote_hint_of};
 pub use set::{INDEX_SET_FILE, INDEX_SET_FORMAT, IndexSet, IndexSetManifest, Published, StagedSet};
+pub use source::{IndexSource, SourceDigest};
+pub use stored::SaveIndex;
 pub(crate) use stored::{ManifestFields, StoredIndex, save, save_async};
 pub(crate) use writer::IndexWriter;
 

@@ -404,3 +404,33 @@ fn config_is_a_plain_hashable_value() {
         }
     );
 }
+
+#[test]
+fn a_model_digest_names_the_files_content_and_loading_checks_it() {
+    use nodefusion_udfs::colbert::model_digest;
+    let original = model_digest(&test_model()).unwrap();
+    assert_eq!(original.len(), 64);
+    // The same files elsewhere: the same digest.
+    let same = full_model();
+    assert_eq!(model_digest(same.path()).unwrap(), original);
+    let config = |dir: &Path, digest: &str| EncoderConfig {
+        model_digest: Some(digest.to_owned()),
+        ..EncoderConfig::from_dir(dir)
+    };
+    assert!(config(same.path(), &original).load().is_ok());
+
+    // One byte more in config.json: another digest, and a config naming the
+    // old one refuses the changed files.
+    let changed = model_with(&["tokenizer.json", "model.safetensors"]);
+    let text = std::fs::read_to_string(test_model().join("config.json")).unwrap();
+    write(&changed.path().join("config.json"), &format!("{text} "));
+    let digest = model_digest(changed.path()).unwrap();
+    assert_ne!(digest, original);
+    match load_err(config(changed.path(), &original)) {
+        ColbertError::ModelChanged { path, expected, found } => {
+            assert_eq!(path, changed.path());
+            assert_eq!((expected, found), (original, digest));
+        }
+        other => panic!("expected ModelChanged, got {other}"),
+    }
+}

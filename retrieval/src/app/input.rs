@@ -3,9 +3,9 @@
 //! pipeline's inputs.
 
 use std::collections::HashSet;
-use std::path::Path;
 
 use nodefusion::{Inputs, Res};
+use nodefusion_udfs::colbert::EncoderConfig;
 use nodefusion_udfs::fusion::FusionMethod;
 
 use super::output::write_parquet;
@@ -81,23 +81,20 @@ fn fingerprint(parts: &[&str]) -> String {
     format!("{:016x}", h.finish())
 }
 
-/// The pipeline's inputs for `options` (data locations resolved), writing
-/// the indexes into `index_folder`.
-pub fn inputs(options: &RunOptions, data: &(String, String, String), model_dir: &Path, index_folder: &str) -> Inputs {
+/// The pipeline's inputs for `options`: the data locations (resolved), the
+/// encoder, and where the indexes go (and may be reused from).
+pub fn inputs(
+    options: &RunOptions,
+    data: &(String, String, String),
+    encoder: EncoderConfig,
+    index_settings: IndexSettings,
+) -> Inputs {
     Inputs::new()
         .with("passages_uri", data.0.clone())
         .with("queries_uri", data.1.clone())
         .with("ground_truths_uri", data.2.clone())
-        .with("encoder", Res::new(Encoder(options.encoder.config(model_dir))))
-        .with(
-            "index_settings",
-            IndexSettings {
-                index_folder: index_folder.to_owned(),
-                // The folder is this run's own generation: a task that a
-                // cluster runs again replaces what its first run wrote.
-                overwrite: true,
-            },
-        )
+        .with("encoder", Res::new(Encoder(encoder)))
+        .with("index_settings", index_settings)
         .with("top_k", options.top_k)
         .with(
             "fusion",

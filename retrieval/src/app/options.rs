@@ -138,8 +138,12 @@ pub struct RunResult {
     /// Where the Parquet files were written.
     pub output: PathBuf,
     /// What the user should know besides the results (e.g. leftovers of
-    /// interrupted runs in the index folder).
+    /// interrupted runs in the index folder, indexes copied).
     pub notes: Vec<String>,
+    /// The indexes copied from the previously published set rather than
+    /// built, having been built from the same passages, encodings and
+    /// settings (only with the cache on).
+    pub copied_indexes: Vec<String>,
 }
 
 impl RunResult {

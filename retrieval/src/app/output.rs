@@ -203,6 +203,7 @@ pub(super) fn publish(
         report: out.report().clone(),
         output,
         notes: published.notes,
+        copied_indexes: Vec::new(),
     })
 }
 

@@ -120,6 +120,14 @@ enum Engine {
 }
 
 fn main() -> ExitCode {
+    // Warnings (a corrupt cache entry, an index that could not be reused)
+    // go to stderr; `RUST_LOG` shows more.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     match run_cli(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

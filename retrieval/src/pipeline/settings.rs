@@ -61,7 +61,8 @@ pub struct Evaluator {
     pub recall_at: Vec<usize>,
 }
 
-/// Where indexes are written, and whether existing ones are replaced.
+/// Where indexes are written, whether existing ones are replaced, and
+/// where earlier builds may be reused from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct IndexSettings {
     /// A local path or URL.
@@ -69,6 +70,14 @@ pub struct IndexSettings {
     /// Replace existing indexes (atomically); otherwise an existing index is
     /// an error.
     pub overwrite: bool,
+    /// A folder of indexes built before (`<folder>/<name>`, e.g. the
+    /// published generation of an index set): an index there that was
+    /// built from the same passages, encodings and build settings is copied
+    /// instead of built again ([`SaveIndex::reuse`]).
+    ///
+    /// [`SaveIndex::reuse`]: nodefusion_udfs::store::SaveIndex::reuse
+    #[serde(default)]
+    pub reuse_from: Option<String>,
 }
 
 /// The indexes a run writes into its index folder, by name.

@@ -144,6 +144,13 @@ pub struct EncoderConfig {
     /// multilingual-e5-small's pooled vector goes from nDCG@10 0.11 on
     /// pointed verses to 0.78 on normalised ones.
     pub normalize_hebrew: Option<HebrewNormalizer>,
+    /// The model's [`model_digest`](super::model_digest), when the caller
+    /// took one: being part of the config, it is part of the node cache's
+    /// keys, so replacing a model in place invalidates what it encoded; and
+    /// loading refuses files with another digest
+    /// ([`ColbertError::ModelChanged`](super::ColbertError::ModelChanged)).
+    /// Default `None`: the model is named by its path alone.
+    pub model_digest: Option<String>,
 }
 
 impl Default for EncoderConfig {
@@ -176,6 +183,7 @@ impl EncoderConfig {
             threads: None,
             device: Device::Cpu,
             normalize_hebrew: Some(HebrewNormalizer::default()),
+            model_digest: None,
         }
     }
 

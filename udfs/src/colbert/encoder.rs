@@ -1,6 +1,7 @@
 //! The loaded encoder and what it returns.
 
 use std::cmp::Reverse;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -107,6 +108,19 @@ impl ColbertEncoder {
         let _span = tracing::debug_span!("colbert.load").entered();
         config.validate()?;
         let files = files::resolve(&config.model)?;
+        if let Some(expected) = &config.model_digest {
+            let found = files::digest(&files)?;
+            if &found != expected {
+                return Err(ColbertError::ModelChanged {
+                    path: files
+                        .weights
+                        .parent()
+                        .map_or_else(|| files.weights.clone(), Path::to_owned),
+                    expected: expected.clone(),
+                    found,
+                });
+            }
+        }
         let device = match config.device {
             Device::Cpu => candle_core::Device::Cpu,
         };

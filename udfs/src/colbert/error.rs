@@ -64,6 +64,30 @@ pub enum ColbertError {
         /// Where it was looked for.
         dir: PathBuf,
     },
+    /// The model's files are not those the config's
+    /// [`model_digest`](super::EncoderConfig::model_digest) names: they
+    /// changed since the digest was taken (or another machine holds other
+    /// files under the same path).
+    #[error(
+        "the model in {path} is not the one the config names: its files' digest is {found}, the config says {expected}"
+    )]
+    ModelChanged {
+        /// The model's directory (or its weights file for a hub model).
+        path: PathBuf,
+        /// The digest in the config.
+        expected: String,
+        /// The digest of the files found.
+        found: String,
+    },
+    /// A model file could not be read.
+    #[error("cannot read model file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The i/o error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The tokenizer failed on a text.
     #[error("tokenizer failed on text {index}: {reason}")]
     Tokenize {

@@ -46,6 +46,11 @@ pub struct Manifest {
     pub counts: serde_json::Value,
     /// Data files with sizes and checksums.
     pub files: Vec<FileEntry>,
+    /// What the index was built from ([`IndexSource`](super::IndexSource)),
+    /// when its writer said; a build from the same source may reuse it
+    /// ([`SaveIndex::reuse`](super::SaveIndex::reuse)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 impl Manifest {

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use super::columns::{Pod, StringTable, encode};
 use super::location::IndexLocation;
 use super::manifest::{FileEntry, INDEX_FORMAT, MANIFEST_FILE, Manifest};
+use super::source::SourceDigest;
 use super::{Result, StoreError};
 
 /// Writes the files of one index generation and publishes it.
@@ -21,6 +22,7 @@ pub(crate) struct IndexWriter<'a> {
     files: Vec<FileEntry>,
     overwrite: bool,
     previous: Option<Manifest>,
+    source: Option<String>,
 }
 
 impl<'a> IndexWriter<'a> {
@@ -47,7 +49,13 @@ impl<'a> IndexWriter<'a> {
             files: Vec::new(),
             overwrite,
             previous,
+            source: None,
         })
+    }
+
+    /// Records in the manifest what the index is built from.
+    pub(crate) fn built_from(&mut self, source: &SourceDigest) {
+        self.source = Some(source.as_str().to_owned());
     }
 
     /// Writes one data file of the generation.
@@ -128,6 +136,49 @@ impl<'a> IndexWriter<'a> {
         self.put(&format!("{name}.off"), table.offsets_bytes()).await
     }
 
+    /// Copies the data file `file` of the generation `generation` at `from`
+    /// into this generation, checking its size. Within one store the copy
+    /// stays there (a hard link on a local disk, a server-side copy on an
+    /// object store); across stores the bytes pass through memory.
+    pub(crate) async fn copy(&mut self, from: &IndexLocation, generation: &str, file: &FileEntry) -> Result<()> {
+        let source = from.child(&[generation, &file.name]);
+        let target = self.loc.child(&[&self.generation, &file.name]);
+        let same_store = Arc::ptr_eq(&from.store, &self.loc.store) || (from.local && self.loc.local);
+        let copied = match same_store {
+            true => self.loc.store.copy(&source, &target).await,
+            false => match from.store.get(&source).await {
+                Ok(got) => match got.bytes().await {
+                    Ok(bytes) => self.loc.store.put(&target, bytes.into()).await.map(drop),
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e),
+            },
+        };
+        let found = match copied {
+            Ok(()) => self.loc.store.head(&target).await.map(|meta| meta.size),
+            Err(e) => Err(e),
+        };
+        let problem = match found {
+            Ok(size) if size == file.bytes => None,
+            Ok(size) => Some(StoreError::SizeMismatch {
+                file: from.display(&[generation, &file.name]),
+                expected: file.bytes,
+                found: size,
+            }),
+            Err(source @ object_store::Error::NotFound { .. }) => Some(StoreError::MissingFile {
+                file: from.display(&[generation, &file.name]),
+                source,
+            }),
+            Err(e) => Some(self.loc.store_err(&[&self.generation, &file.name])(e)),
+        };
+        if let Some(problem) = problem {
+            self.discard().await;
+            return Err(problem);
+        }
+        self.record(&file.name, file.bytes, file.sha256.clone());
+        Ok(())
+    }
+
     /// Notes a written file for the manifest.
     fn record(&mut self, name: &str, bytes: u64, sha256: String) {
         self.files.push(FileEntry {
@@ -157,6 +208,7 @@ impl<'a> IndexWriter<'a> {
             params,
             counts,
             files: self.files,
+            source: self.source,
         };
         let json = serde_json::to_vec_pretty(&manifest).map_err(|e| StoreError::BadManifest {
             file: self.loc.display(&[MANIFEST_FILE]),

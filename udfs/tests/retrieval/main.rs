@@ -11,3 +11,4 @@ mod metrics;
 mod persistence;
 mod plaid;
 mod rerank;
+mod reuse;
