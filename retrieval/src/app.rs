@@ -10,7 +10,7 @@
 //! | `checks.rs` | [`validate`]: the checks made before any data is read |
 //! | `input.rs` | the data a run reads ([`default_dataset`], slices) and the pipeline's [`inputs`] |
 //! | `output.rs` | [`write_parquet`], and publishing outputs and indexes all or nothing |
-//! | `reuse.rs` | which published indexes a run may copy instead of building, and saying which it did |
+//! | `reuse.rs` | where built indexes are kept for later runs, and which a run copied |
 //! | `sql.rs` | [`check_query`] and [`query`]: one read-only query over the results |
 //! | [`setup`] | the embedded scripts that fetch the encoders |
 //! | `error.rs` | [`AppError`], the application's faults |
@@ -74,23 +74,21 @@ pub fn run(options: &RunOptions) -> Result<RunResult, AppError> {
     let runtime = runtime()?;
     let set = IndexSet::new(&index_folder(options)).map_err(|e| AppError::IndexFolder(Box::new(e)))?;
     let staged = set.stage();
-    let reuse_from = reuse::source_folder(options, &set, &runtime);
+    let index_cache = reuse::index_cache(options);
     let index_settings = IndexSettings {
         index_folder: staged.folder().to_owned(),
         // The folder is this run's own generation: a task that a cluster
         // runs again replaces what its first run wrote.
         overwrite: true,
-        reuse_from: reuse_from.clone(),
+        index_cache: index_cache.clone(),
     };
     let inputs = inputs(options, &data, encoder, index_settings);
     let outcome = run_engine(options, &pipeline, inputs).and_then(|out| {
-        let copied = reuse_from.map(|from| (reuse::copied(&from, &staged, &runtime), from));
+        let copied = reuse::copied(&staged, &runtime);
         let mut result = output::publish(options, out, &set, &staged, &runtime)?;
-        if let Some((copied, from)) = copied
-            && !copied.is_empty()
-        {
+        if let (false, Some(cache)) = (copied.is_empty(), index_cache) {
             result.notes.push(format!(
-                "indexes {} were built from the same passages, encodings and settings as the published ones: copied from {from}, not built again",
+                "indexes {} were built before from the same passages, encodings and settings: copied from {cache}, not built again",
                 copied.join(", ")
             ));
             result.copied_indexes = copied;

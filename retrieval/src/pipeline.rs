@@ -156,10 +156,10 @@ fn uuids<'a>(passages: &'a [Passage], passage_matrices: &[Floats]) -> Result<Vec
 }
 
 /// The index `name` in `settings`' folder: copied from
-/// `settings.reuse_from` when the index there was built from `source`,
-/// otherwise built by `build` and saved with `source` recorded. A reuse
-/// that fails midway (the earlier index removed meanwhile, say) is a
-/// warning, then a build.
+/// `settings.index_cache` when an index built from `source` is kept there,
+/// otherwise built by `build`, saved with `source` recorded, and copied
+/// there. A cache that fails (an entry removed meanwhile, say) is a
+/// warning: the index is built, or not kept.
 fn build_or_reuse<I: SaveIndex>(
     name: &str,
     settings: &IndexSettings,
@@ -170,15 +170,29 @@ where
     I::Error: std::error::Error + Send + Sync + 'static,
 {
     let location = IndexLocation::new(&settings.index_folder, name)?;
-    if let Some(earlier) = &settings.reuse_from {
-        let from = IndexLocation::new(earlier, name)?;
-        match I::reuse(&location, &from, source, settings.overwrite) {
+    let kept = match &settings.index_cache {
+        Some(folder) => Some(IndexLocation::new(folder, &format!("{name}/{source}"))?),
+        None => None,
+    };
+    if let Some(kept) = &kept {
+        match I::reuse(&location, kept, source, settings.overwrite) {
             Ok(Some(_)) => return Ok(IndexHandle::new(location.uri())),
             Ok(None) => {}
-            Err(e) => tracing::warn!("the {name} index in {earlier} could not be reused, building it: {e}"),
+            Err(e) => tracing::warn!(
+                "the {name} index kept in {} could not be copied, building it: {e}",
+                kept.uri()
+            ),
         }
     }
     build()?.save_built_from(&location, settings.overwrite, source)?;
+    if let Some(kept) = &kept
+        && let Err(e) = I::reuse(kept, &location, source, true)
+    {
+        tracing::warn!(
+            "the {name} index was built but could not be kept in {}: {e}",
+            kept.uri()
+        );
+    }
     Ok(IndexHandle::new(location.uri()))
 }
 

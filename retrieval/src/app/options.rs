@@ -140,9 +140,8 @@ pub struct RunResult {
     /// What the user should know besides the results (e.g. leftovers of
     /// interrupted runs in the index folder, indexes copied).
     pub notes: Vec<String>,
-    /// The indexes copied from the previously published set rather than
-    /// built, having been built from the same passages, encodings and
-    /// settings (only with the cache on).
+    /// The indexes copied from the cache rather than built, having been
+    /// built before from the same passages, encodings and settings.
     pub copied_indexes: Vec<String>,
 }
 

@@ -1,43 +1,34 @@
-//! Reusing the published indexes: a run with the cache on may copy an index
-//! of the set already published in its index folder when that index was
-//! built from the same passages, encodings and settings
-//! ([`IndexSettings::reuse_from`](crate::pipeline::IndexSettings::reuse_from)),
-//! and says which it copied.
+//! Indexes kept in the cache: with the cache on, a run copies an index
+//! built before from the same passages, encodings and settings instead of
+//! building it, and keeps what it builds for later runs
+//! ([`IndexSettings::index_cache`](crate::pipeline::IndexSettings::index_cache));
+//! this says which it copied.
 
-use nodefusion_udfs::store::{IndexLocation, IndexSet, StagedSet};
+use nodefusion_udfs::store::{IndexLocation, StagedSet};
 use tokio::runtime::Runtime;
 
 use super::RunOptions;
 use crate::pipeline::INDEXES;
 
-/// The folder of the set published in the run's index folder, when the
-/// cache is on and there is one (an unreadable set is built again, with a
-/// warning).
-pub(super) fn source_folder(options: &RunOptions, set: &IndexSet, runtime: &Runtime) -> Option<String> {
-    options.cache.as_ref()?;
-    runtime.block_on(set.current_folder()).unwrap_or_else(|e| {
-        tracing::warn!("the published indexes will not be reused: {e}");
-        None
-    })
+/// Where built indexes are kept: `indexes` in the cache's directory, when
+/// the cache is on.
+pub(super) fn index_cache(options: &RunOptions) -> Option<String> {
+    let dir = options.cache.as_ref()?;
+    Some(dir.join("indexes").display().to_string())
 }
 
-/// The indexes of `staged` copied from `from`: their manifests record the
-/// same source.
-pub(super) fn copied(from: &str, staged: &StagedSet, runtime: &Runtime) -> Vec<String> {
+/// The indexes of `staged` copied rather than built: their manifests say
+/// where they were copied from.
+pub(super) fn copied(staged: &StagedSet, runtime: &Runtime) -> Vec<String> {
     INDEXES
         .into_iter()
-        .filter(|name| runtime.block_on(same_source(from, staged.folder(), name)))
+        .filter(|name| {
+            let copied_from = async {
+                let location = IndexLocation::new(staged.folder(), name).ok()?;
+                location.read_manifest().await.ok()?.copied_from
+            };
+            runtime.block_on(copied_from).is_some()
+        })
         .map(str::to_owned)
         .collect()
-}
-
-/// Whether the index `name` in both folders records one source.
-async fn same_source(a: &str, b: &str, name: &str) -> bool {
-    matches!((source(a, name).await, source(b, name).await), (Some(a), Some(b)) if a == b)
-}
-
-/// The source recorded by the index `name` in `folder`, if it reads.
-async fn source(folder: &str, name: &str) -> Option<String> {
-    let location = IndexLocation::new(folder, name).ok()?;
-    location.read_manifest().await.ok()?.source
 }

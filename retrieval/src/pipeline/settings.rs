@@ -62,7 +62,7 @@ pub struct Evaluator {
 }
 
 /// Where indexes are written, whether existing ones are replaced, and
-/// where earlier builds may be reused from.
+/// where built indexes are kept for later runs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct IndexSettings {
     /// A local path or URL.
@@ -70,14 +70,14 @@ pub struct IndexSettings {
     /// Replace existing indexes (atomically); otherwise an existing index is
     /// an error.
     pub overwrite: bool,
-    /// A folder of indexes built before (`<folder>/<name>`, e.g. the
-    /// published generation of an index set): an index there that was
-    /// built from the same passages, encodings and build settings is copied
-    /// instead of built again ([`SaveIndex::reuse`]).
+    /// A folder (local path or URL) where built indexes are kept by what
+    /// they were built from, `<folder>/<name>/<source digest>`: an index
+    /// found there is copied instead of built again, and a built one is
+    /// copied there ([`SaveIndex::reuse`]; hard links on a local disk).
     ///
     /// [`SaveIndex::reuse`]: nodefusion_udfs::store::SaveIndex::reuse
     #[serde(default)]
-    pub reuse_from: Option<String>,
+    pub index_cache: Option<String>,
 }
 
 /// The indexes a run writes into its index folder, by name.

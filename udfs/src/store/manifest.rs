@@ -51,6 +51,10 @@ pub struct Manifest {
     /// ([`SaveIndex::reuse`](super::SaveIndex::reuse)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// The location this index was copied from by
+    /// [`SaveIndex::reuse`](super::SaveIndex::reuse), when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copied_from: Option<String>,
 }
 
 impl Manifest {

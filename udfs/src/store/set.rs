@@ -129,12 +129,6 @@ impl IndexSet {
         Ok(Some(manifest))
     }
 
-    /// The folder of the published generation (`<folder>/set-…`), which
-    /// holds its indexes by name, or `None` when no set is published.
-    pub async fn current_folder(&self) -> Result<Option<String>> {
-        Ok(self.current().await?.map(|set| self.folder.display(&[&set.generation])))
-    }
-
     /// Which of `names` are published here: in the set, or (folders older
     /// than sets) as an index directly in the folder.
     pub async fn published(&self, names: &[&str]) -> Result<Vec<String>> {

@@ -164,6 +164,7 @@ async fn reuse<I: StoredIndex>(
     }
     let mut w = IndexWriter::begin(location, overwrite).await?;
     w.built_from(source);
+    w.copied_from(from);
     for file in &found.files {
         w.copy(from, &found.generation, file).await?;
     }

@@ -23,6 +23,7 @@ pub(crate) struct IndexWriter<'a> {
     overwrite: bool,
     previous: Option<Manifest>,
     source: Option<String>,
+    copied_from: Option<String>,
 }
 
 impl<'a> IndexWriter<'a> {
@@ -50,12 +51,18 @@ impl<'a> IndexWriter<'a> {
             overwrite,
             previous,
             source: None,
+            copied_from: None,
         })
     }
 
     /// Records in the manifest what the index is built from.
     pub(crate) fn built_from(&mut self, source: &SourceDigest) {
         self.source = Some(source.as_str().to_owned());
+    }
+
+    /// Records in the manifest that the index is a copy of the one at `from`.
+    pub(crate) fn copied_from(&mut self, from: &IndexLocation) {
+        self.copied_from = Some(from.uri().to_owned());
     }
 
     /// Writes one data file of the generation.
@@ -137,27 +144,11 @@ impl<'a> IndexWriter<'a> {
     }
 
     /// Copies the data file `file` of the generation `generation` at `from`
-    /// into this generation, checking its size. Within one store the copy
-    /// stays there (a hard link on a local disk, a server-side copy on an
-    /// object store); across stores the bytes pass through memory.
+    /// into this generation ([`copy_object`]), checking its size.
     pub(crate) async fn copy(&mut self, from: &IndexLocation, generation: &str, file: &FileEntry) -> Result<()> {
         let source = from.child(&[generation, &file.name]);
         let target = self.loc.child(&[&self.generation, &file.name]);
-        let same_store = Arc::ptr_eq(&from.store, &self.loc.store) || (from.local && self.loc.local);
-        let copied = match same_store {
-            true => self.loc.store.copy(&source, &target).await,
-            false => match from.store.get(&source).await {
-                Ok(got) => match got.bytes().await {
-                    Ok(bytes) => self.loc.store.put(&target, bytes.into()).await.map(drop),
-                    Err(e) => Err(e),
-                },
-                Err(e) => Err(e),
-            },
-        };
-        let found = match copied {
-            Ok(()) => self.loc.store.head(&target).await.map(|meta| meta.size),
-            Err(e) => Err(e),
-        };
+        let found = copy_object(from, self.loc, &source, &target).await;
         let problem = match found {
             Ok(size) if size == file.bytes => None,
             Ok(size) => Some(StoreError::SizeMismatch {
@@ -209,6 +200,7 @@ impl<'a> IndexWriter<'a> {
             counts,
             files: self.files,
             source: self.source,
+            copied_from: self.copied_from,
         };
         let json = serde_json::to_vec_pretty(&manifest).map_err(|e| StoreError::BadManifest {
             file: self.loc.display(&[MANIFEST_FILE]),
@@ -247,6 +239,28 @@ impl<'a> IndexWriter<'a> {
         }
         Ok(manifest)
     }
+}
+
+/// Copies `source` in `from`'s store to `target` in `to`'s and returns the
+/// copy's size. Within one store the store copies (a hard link on a local
+/// disk); across stores, or when that fails other than for a missing
+/// source (a hard link across file systems), the bytes pass through memory.
+async fn copy_object(
+    from: &IndexLocation,
+    to: &IndexLocation,
+    source: &Path,
+    target: &Path,
+) -> object_store::Result<u64> {
+    if Arc::ptr_eq(&from.store, &to.store) || (from.local && to.local) {
+        match to.store.copy(source, target).await {
+            Ok(()) => return Ok(to.store.head(target).await?.size),
+            Err(e @ object_store::Error::NotFound { .. }) => return Err(e),
+            Err(_) => {}
+        }
+    }
+    let bytes = from.store.get(source).await?.bytes().await?;
+    to.store.put(target, bytes.into()).await?;
+    Ok(to.store.head(target).await?.size)
 }
 
 /// A generation name no other writer picks: `<kind>-<time>-<random>`.
