@@ -12,6 +12,7 @@
 //! | [`lookup`] | stored full-precision embeddings with passage ids, for reranking | ColBERT |
 //! | [`metrics`] | nDCG, Recall, MRR, MAP with trec_eval conventions | trec_eval |
 //! | [`hit`] | the hit (document id and score) every stage returns | |
+//! | [`sql`] | the stages as DataFusion functions, for SQL in any context | DataFusion `ScalarUDFImpl` |
 #![warn(missing_docs)]
 
 pub mod bm25;
@@ -24,4 +25,5 @@ pub mod maxsim;
 pub mod metrics;
 pub mod plaid;
 pub mod rerank;
+pub mod sql;
 pub mod store;

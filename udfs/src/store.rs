@@ -45,6 +45,7 @@ mod source;
 mod stored;
 mod writer;
 
+pub(crate) use blocking::block_on;
 pub(crate) use columns::{Array, Pod, StringTable};
 pub use handle::{IndexHandle, LoadIndex};
 pub use location::IndexLocation;

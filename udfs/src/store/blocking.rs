@@ -6,7 +6,7 @@ use super::{Result, StoreError};
 
 /// Runs an index i/o future to completion from blocking code, inside or
 /// outside a tokio runtime (inside one, on a helper thread).
-pub(super) fn block_on<F>(fut: F) -> Result<F::Output>
+pub(crate) fn block_on<F>(fut: F) -> Result<F::Output>
 where
     F: Future + Send,
     F::Output: Send,

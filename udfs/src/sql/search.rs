@@ -1,0 +1,232 @@
+//! `bm25_search(index_uri, text, k)` and `plaid_search(index_uri, query,
+//! k)`: the best `k` passages of a stored index, as hits.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::common::{DataFusionError, Result};
+use datafusion::logical_expr::{
+    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
+};
+
+use super::args::{Matrices, arg_error, check_count, check_text, literal_k, literal_text, matrix_dim};
+use super::hits::{HitsColumn, hits_type};
+use crate::bm25::Bm25Index;
+use crate::hit::Hit;
+use crate::plaid::{PlaidIndex, SearchParams};
+use crate::store::{IndexLocation, LoadIndex, StoreError, block_on};
+
+/// Which index a search function reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    Bm25,
+    Plaid,
+}
+
+impl Kind {
+    fn function(self) -> &'static str {
+        match self {
+            Kind::Bm25 => "bm25_search",
+            Kind::Plaid => "plaid_search",
+        }
+    }
+
+    /// The kind its manifest records.
+    fn index_kind(self) -> &'static str {
+        match self {
+            Kind::Bm25 => crate::bm25::INDEX_KIND,
+            Kind::Plaid => crate::plaid::INDEX_KIND,
+        }
+    }
+
+    fn query(self) -> &'static str {
+        match self {
+            Kind::Bm25 => "text",
+            Kind::Plaid => "query",
+        }
+    }
+}
+
+/// A search function of one index kind.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(super) struct Search {
+    kind: Kind,
+    signature: Signature,
+}
+
+impl Search {
+    /// `bm25_search(index_uri, text, k)`.
+    pub(super) fn bm25() -> Self {
+        Self::new(Kind::Bm25)
+    }
+
+    /// `plaid_search(index_uri, query, k)`.
+    pub(super) fn plaid() -> Self {
+        Self::new(Kind::Plaid)
+    }
+
+    fn new(kind: Kind) -> Self {
+        Self {
+            kind,
+            // Volatile: an index is loaded where the plan runs, never folded
+            // into a constant on the client.
+            signature: Signature::user_defined(Volatility::Volatile),
+        }
+    }
+}
+
+impl ScalarUDFImpl for Search {
+    fn name(&self) -> &str {
+        self.kind.function()
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, types: &[DataType]) -> Result<Vec<DataType>> {
+        let name = self.name();
+        check_count(name, types, &["index_uri", self.kind.query(), "k"])?;
+        check_text(name, 1, "index_uri", &types[0])?;
+        match self.kind {
+            Kind::Bm25 => check_text(name, 2, "text", &types[1])?,
+            Kind::Plaid => {
+                matrix_dim(name, 2, "query", &types[1])?;
+            }
+        }
+        if !types[2].is_integer() {
+            return Err(arg_error(name, 3, "k", format!("must be an integer, not {}", types[2])));
+        }
+        let query = match self.kind {
+            Kind::Bm25 => DataType::Utf8,
+            Kind::Plaid => types[1].clone(),
+        };
+        // `k` keeps its type: a cast would hide the literal from planning.
+        Ok(vec![DataType::Utf8, query, types[2].clone()])
+    }
+
+    fn return_type(&self, _types: &[DataType]) -> Result<DataType> {
+        Ok(hits_type())
+    }
+
+    /// Checks at planning what literals allow: `k`, and the index at a
+    /// literal URI (its manifest only; the index loads where it runs).
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        let name = self.name();
+        literal_k(name, 3, args.scalar_arguments.get(2).copied().flatten())?;
+        if let Some(uri) = literal_text(args.scalar_arguments.first().copied().flatten()) {
+            check_index(self.kind, uri)?;
+        }
+        Ok(Arc::new(Field::new(name, hits_type(), true)))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows;
+        let uris = cast(&args.args[0].to_array(rows)?, &DataType::Utf8)?;
+        let uris = uris.as_string::<i32>();
+        let k = match &args.args[2] {
+            ColumnarValue::Scalar(value) => literal_k(self.name(), 3, Some(value))?,
+            ColumnarValue::Array(_) => return Err(arg_error(self.name(), 3, "k", "must be a literal integer")),
+        };
+        let queries = args.args[1].to_array(rows)?;
+        let mut hits = HitsColumn::default();
+        match self.kind {
+            Kind::Bm25 => {
+                let texts = cast(&queries, &DataType::Utf8)?;
+                let texts = texts.as_string::<i32>();
+                for row in 0..rows {
+                    let (Some(uri), false) = (uris.is_valid(row).then(|| uris.value(row)), texts.is_null(row)) else {
+                        hits.push(None::<Vec<_>>);
+                        continue;
+                    };
+                    let index = loaded::<Bm25Index>(self.kind, uri)?;
+                    let found = index.search(texts.value(row), k);
+                    hits.push(Some(named(&found, |doc| index.external_id(doc))));
+                }
+            }
+            Kind::Plaid => {
+                let queries = Matrices::new(&queries)?;
+                let params = SearchParams::for_k(k);
+                for row in 0..rows {
+                    let (Some(uri), Some((query, _))) =
+                        (uris.is_valid(row).then(|| uris.value(row)), queries.row(row)?)
+                    else {
+                        hits.push(None::<Vec<_>>);
+                        continue;
+                    };
+                    let index = loaded::<PlaidIndex>(self.kind, uri)?;
+                    let found = index
+                        .search_with(query, &params)
+                        .map_err(|e| DataFusionError::Execution(format!("{}: row {row}: {e}", self.name())))?;
+                    hits.push(Some(named(&found, |doc| index.external_id(doc))));
+                }
+            }
+        }
+        Ok(ColumnarValue::Array(hits.finish()))
+    }
+}
+
+/// Hits with their passages' ids (the position in the index when it has
+/// none).
+fn named<'a>(hits: &[Hit], id: impl Fn(u32) -> Option<&'a str>) -> Vec<(String, f32)> {
+    hits.iter()
+        .map(|h| (id(h.doc).map_or_else(|| h.doc.to_string(), str::to_owned), h.score))
+        .collect()
+}
+
+/// Checks that `uri` holds an index of `kind`'s kind, reading its manifest.
+fn check_index(kind: Kind, uri: &str) -> Result<()> {
+    let location = IndexLocation::parse(uri).map_err(|e| arg_error(kind.function(), 1, "index_uri", e))?;
+    let manifest = block_on(location.read_manifest())
+        .and_then(|read| read)
+        .map_err(|e| arg_error(kind.function(), 1, "index_uri", e))?;
+    if manifest.kind != kind.index_kind() {
+        return Err(arg_error(
+            kind.function(),
+            1,
+            "index_uri",
+            format!(
+                "'{uri}' holds a '{}' index, not a '{}' one",
+                manifest.kind,
+                kind.index_kind()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Indexes loaded in this process, by kind and URI, with the generation
+/// they were loaded from.
+type Loaded = HashMap<(Kind, String), (String, Arc<dyn Any + Send + Sync>)>;
+
+static LOADED: LazyLock<Mutex<Loaded>> = LazyLock::new(Default::default);
+
+/// The index of kind `I` at `uri`: loaded once per process, again when a
+/// new generation replaced it.
+fn loaded<I: LoadIndex + 'static>(kind: Kind, uri: &str) -> Result<Arc<I>>
+where
+    I::Error: std::fmt::Display,
+{
+    let fault =
+        |e: &dyn std::fmt::Display| DataFusionError::Execution(format!("{}: index '{uri}': {e}", kind.function()));
+    let location = IndexLocation::parse(uri).map_err(|e| fault(&e))?;
+    let generation = block_on(location.read_manifest())
+        .and_then(|read| read)
+        .map_err(|e: StoreError| fault(&e))?
+        .generation;
+    let key = (kind, uri.to_owned());
+    let mut loaded = LOADED.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((at, index)) = loaded.get(&key)
+        && *at == generation
+        && let Ok(index) = index.clone().downcast::<I>()
+    {
+        return Ok(index);
+    }
+    let index = Arc::new(I::load(&location).map_err(|e| fault(&e))?);
+    loaded.insert(key, (generation, index.clone()));
+    Ok(index)
+}
