@@ -178,13 +178,9 @@ fn a_run_with_the_cache_encodes_nothing_and_builds_no_index_it_built_before() {
     assert!(first.copied_indexes.is_empty(), "{:?}", first.notes);
     let plaid = published_source(&indexes, "plaid");
 
+    let copied_all = |r: &RunResult| assert_eq!(r.copied_indexes, ["plaid", "bm25", "passages"], "{:?}", r.notes);
     let second = run(&cached(150));
-    assert_eq!(
-        second.copied_indexes,
-        ["plaid", "bm25", "passages"],
-        "{:?}",
-        second.notes
-    );
+    copied_all(&second);
     assert!(
         second.notes.iter().any(|n| n.contains("not built again")),
         "{:?}",
@@ -206,12 +202,7 @@ fn a_run_with_the_cache_encodes_nothing_and_builds_no_index_it_built_before() {
     // Back to the first passages: their indexes are still in the cache,
     // though another set was published since.
     let fourth = run(&cached(150));
-    assert_eq!(
-        fourth.copied_indexes,
-        ["plaid", "bm25", "passages"],
-        "{:?}",
-        fourth.notes
-    );
+    copied_all(&fourth);
     assert_eq!(fourth.predictions, first.predictions);
 
     // Without the cache nothing is copied.
