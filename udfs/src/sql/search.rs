@@ -138,12 +138,13 @@ impl ScalarUDFImpl for Search {
             Kind::Bm25 => {
                 let texts = cast(&queries, &DataType::Utf8)?;
                 let texts = texts.as_string::<i32>();
+                let mut opened = Opened::<Bm25Index>::new(self.kind);
                 for row in 0..rows {
                     let (Some(uri), false) = (uris.is_valid(row).then(|| uris.value(row)), texts.is_null(row)) else {
                         hits.push(None::<Vec<_>>);
                         continue;
                     };
-                    let index = loaded::<Bm25Index>(self.kind, uri)?;
+                    let index = opened.get(uri)?;
                     let found = index.search(texts.value(row), k);
                     hits.push(Some(named(&found, |doc| index.external_id(doc))));
                 }
@@ -151,6 +152,7 @@ impl ScalarUDFImpl for Search {
             Kind::Plaid => {
                 let queries = Matrices::new(&queries)?;
                 let params = SearchParams::for_k(k);
+                let mut opened = Opened::<PlaidIndex>::new(self.kind);
                 for row in 0..rows {
                     let (Some(uri), Some((query, _))) =
                         (uris.is_valid(row).then(|| uris.value(row)), queries.row(row)?)
@@ -158,7 +160,7 @@ impl ScalarUDFImpl for Search {
                         hits.push(None::<Vec<_>>);
                         continue;
                     };
-                    let index = loaded::<PlaidIndex>(self.kind, uri)?;
+                    let index = opened.get(uri)?;
                     let found = index
                         .search_with(query, &params)
                         .map_err(|e| DataFusionError::Execution(format!("{}: row {row}: {e}", self.name())))?;
@@ -197,6 +199,34 @@ fn check_index(kind: Kind, uri: &str) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// The indexes of kind `I` one batch reads, each looked up once per batch
+/// (a manifest read), however many rows name it.
+struct Opened<I> {
+    kind: Kind,
+    by_uri: HashMap<String, Arc<I>>,
+}
+
+impl<I: LoadIndex + 'static> Opened<I>
+where
+    I::Error: std::fmt::Display,
+{
+    fn new(kind: Kind) -> Self {
+        Self {
+            kind,
+            by_uri: HashMap::new(),
+        }
+    }
+
+    fn get(&mut self, uri: &str) -> Result<Arc<I>> {
+        if let Some(index) = self.by_uri.get(uri) {
+            return Ok(index.clone());
+        }
+        let index = loaded::<I>(self.kind, uri)?;
+        self.by_uri.insert(uri.to_owned(), index.clone());
+        Ok(index)
+    }
 }
 
 /// Indexes loaded in this process, by kind and URI, with the generation
