@@ -4,6 +4,8 @@
 
 use serde::Serialize;
 
+use super::columns::{Pod, encode};
+
 /// A digest of what an index is built from: its kind and format version,
 /// the build settings, and every input (documents, ids, embeddings), fed
 /// by the caller. Two builds with equal sources produce interchangeable
@@ -85,22 +87,14 @@ impl IndexSource {
     pub fn floats<F: AsRef<[f32]>>(mut self, arrays: &[F]) -> Self {
         self.0.update(&(arrays.len() as u64).to_le_bytes());
         for values in arrays {
-            let values = values.as_ref();
-            self.0.update(&(values.len() as u64).to_le_bytes());
-            for chunk in values.chunks(4096) {
-                let bytes: Vec<u8> = chunk.iter().flat_map(|v| v.to_le_bytes()).collect();
-                self.0.update(&bytes);
-            }
+            self.numbers(values.as_ref());
         }
         self
     }
 
     /// Adds a list of integers (dimensions, counts).
     pub fn u32s(mut self, values: &[u32]) -> Self {
-        self.0.update(&(values.len() as u64).to_le_bytes());
-        for v in values {
-            self.0.update(&v.to_le_bytes());
-        }
+        self.numbers(values);
         self
     }
 
@@ -112,5 +106,14 @@ impl IndexSource {
     fn bytes(&mut self, bytes: &[u8]) {
         self.0.update(&(bytes.len() as u64).to_le_bytes());
         self.0.update(bytes);
+    }
+
+    /// `values`' length, then their little-endian bytes, encoded a slice at
+    /// a time as the index files are ([`encode`]).
+    fn numbers<T: Pod>(&mut self, values: &[T]) {
+        self.0.update(&(values.len() as u64).to_le_bytes());
+        for chunk in values.chunks(4096) {
+            self.0.update(&encode(chunk));
+        }
     }
 }
