@@ -92,7 +92,7 @@ mod files;
 mod input;
 mod model;
 
-pub use config::{Device, EncoderConfig, Markers, ModelSource};
+pub use config::{Device, EncoderConfig, EncoderStyle, Markers, ModelSource};
 pub use encoder::{ColbertEncoder, EncodedText, TextKind, TokenEmbeddings};
 pub use error::{ColbertError, Result};
 pub use files::{

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use nodefusion::RunReport;
-use nodefusion_udfs::colbert::{E5_MODEL_NAME, EncoderConfig, Markers, TEST_MODEL_NAME};
+use nodefusion_udfs::colbert::{E5_MODEL_NAME, EncoderConfig, EncoderStyle, TEST_MODEL_NAME};
 
 use super::AppError;
 use crate::dataset::default_cache_dir;
@@ -57,21 +57,11 @@ impl EncoderKind {
     /// assert!(!e5.augment_queries && e5.normalize_hebrew.is_some());
     /// ```
     pub fn config(self, model_dir: &Path) -> EncoderConfig {
-        let base = EncoderConfig {
-            query_maxlen: 64,
-            ..EncoderConfig::from_dir(model_dir)
+        let style = match self {
+            EncoderKind::E5 => EncoderStyle::E5,
+            EncoderKind::Colbert => EncoderStyle::Colbert,
         };
-        match self {
-            EncoderKind::E5 => EncoderConfig {
-                markers: Markers::Prefix {
-                    query: "query: ".into(),
-                    document: "passage: ".into(),
-                },
-                augment_queries: false,
-                ..base
-            },
-            EncoderKind::Colbert => base,
-        }
+        style.config(model_dir)
     }
 
     /// The cached model of this kind (multilingual-e5-small or

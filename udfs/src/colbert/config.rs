@@ -153,6 +153,63 @@ pub struct EncoderConfig {
     pub model_digest: Option<String>,
 }
 
+/// The two families of encoder settings this project runs, for a model
+/// directory of either kind (queries up to 64 tokens for both: the English
+/// verses of the cross-lingual set are long).
+///
+/// ```
+/// use nodefusion_udfs::colbert::{EncoderStyle, Markers};
+/// let e5 = EncoderStyle::E5.config("models/multilingual-e5-small");
+/// assert!(matches!(e5.markers, Markers::Prefix { .. }));
+/// assert!(!e5.augment_queries && e5.normalize_hebrew.is_some());
+/// assert_eq!("colbert".parse::<EncoderStyle>(), Ok(EncoderStyle::Colbert));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum EncoderStyle {
+    /// E5 models (multilingual-e5-small): `query: ` / `passage: ` prefixes,
+    /// no query augmentation, Hebrew normalised.
+    #[default]
+    E5,
+    /// A BERT checkpoint used ColBERT-style (e.g. all-MiniLM-L6-v2, or a
+    /// ColBERT checkpoint): ColBERT markers and `[MASK]` query augmentation,
+    /// Hebrew normalised.
+    Colbert,
+}
+
+impl EncoderStyle {
+    /// The encoder settings of this style for the model directory `dir`.
+    pub fn config(self, dir: impl Into<PathBuf>) -> EncoderConfig {
+        let base = EncoderConfig {
+            query_maxlen: 64,
+            ..EncoderConfig::from_dir(dir)
+        };
+        match self {
+            EncoderStyle::E5 => EncoderConfig {
+                markers: Markers::Prefix {
+                    query: "query: ".into(),
+                    document: "passage: ".into(),
+                },
+                augment_queries: false,
+                ..base
+            },
+            EncoderStyle::Colbert => base,
+        }
+    }
+}
+
+impl std::str::FromStr for EncoderStyle {
+    type Err = String;
+
+    /// `e5` or `colbert` (any case).
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "e5" => Ok(EncoderStyle::E5),
+            "colbert" => Ok(EncoderStyle::Colbert),
+            _ => Err(format!("unknown encoder style '{s}': 'e5' or 'colbert'")),
+        }
+    }
+}
+
 impl Default for EncoderConfig {
     /// ColBERTv2 settings for a model directory named `model` (relative).
     fn default() -> Self {

@@ -2,7 +2,9 @@
 //! the function and the argument, literals, and token matrices.
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, FixedSizeListArray, ListArray};
-use datafusion::arrow::datatypes::{DataType, Float32Type};
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, Float32Type};
 use datafusion::common::{DataFusionError, Result, ScalarValue};
 
 /// A planning error of `function`'s argument `position` (1-based).
@@ -65,6 +67,14 @@ pub(super) fn matrix_dim(function: &str, position: usize, what: &str, t: &DataTy
         },
         _ => Err(bad()),
     }
+}
+
+/// The type of a column of token matrices of `dim` dimensions:
+/// `List<FixedSizeList<Float32, dim>>`, neither tokens nor floats NULL.
+pub(super) fn matrix_type(dim: usize) -> DataType {
+    let float = Field::new_list_field(DataType::Float32, false);
+    let token = DataType::FixedSizeList(Arc::new(float), dim as i32);
+    DataType::List(Arc::new(Field::new_list_field(token, false)))
 }
 
 /// `k`: a literal integer above 0, checked at planning.

@@ -1,9 +1,7 @@
 //! `bm25_search(index_uri, text, k)` and `plaid_search(index_uri, query,
 //! k)`: the best `k` passages of a stored index, as hits.
 
-use std::any::Any;
-use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::compute::cast;
@@ -15,41 +13,9 @@ use datafusion::logical_expr::{
 
 use super::args::{Matrices, arg_error, check_count, check_text, literal_k, literal_text, matrix_dim};
 use super::hits::{HitsColumn, hits_type};
+use super::indexes::{Kind, Opened, check_index, named};
 use crate::bm25::Bm25Index;
-use crate::hit::Hit;
 use crate::plaid::{PlaidIndex, SearchParams};
-use crate::store::{IndexLocation, LoadIndex, StoreError, block_on};
-
-/// Which index a search function reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Kind {
-    Bm25,
-    Plaid,
-}
-
-impl Kind {
-    fn function(self) -> &'static str {
-        match self {
-            Kind::Bm25 => "bm25_search",
-            Kind::Plaid => "plaid_search",
-        }
-    }
-
-    /// The kind its manifest records.
-    fn index_kind(self) -> &'static str {
-        match self {
-            Kind::Bm25 => crate::bm25::INDEX_KIND,
-            Kind::Plaid => crate::plaid::INDEX_KIND,
-        }
-    }
-
-    fn query(self) -> &'static str {
-        match self {
-            Kind::Bm25 => "text",
-            Kind::Plaid => "query",
-        }
-    }
-}
 
 /// A search function of one index kind.
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -94,7 +60,7 @@ impl ScalarUDFImpl for Search {
         check_text(name, 1, "index_uri", &types[0])?;
         match self.kind {
             Kind::Bm25 => check_text(name, 2, "text", &types[1])?,
-            Kind::Plaid => {
+            Kind::Plaid | Kind::Lookup => {
                 matrix_dim(name, 2, "query", &types[1])?;
             }
         }
@@ -103,7 +69,7 @@ impl ScalarUDFImpl for Search {
         }
         let query = match self.kind {
             Kind::Bm25 => DataType::Utf8,
-            Kind::Plaid => types[1].clone(),
+            Kind::Plaid | Kind::Lookup => types[1].clone(),
         };
         // `k` keeps its type: a cast would hide the literal from planning.
         Ok(vec![DataType::Utf8, query, types[2].clone()])
@@ -149,7 +115,7 @@ impl ScalarUDFImpl for Search {
                     hits.push(Some(named(&found, |doc| index.external_id(doc))));
                 }
             }
-            Kind::Plaid => {
+            Kind::Plaid | Kind::Lookup => {
                 let queries = Matrices::new(&queries)?;
                 let params = SearchParams::for_k(k);
                 let mut opened = Opened::<PlaidIndex>::new(self.kind);
@@ -170,93 +136,4 @@ impl ScalarUDFImpl for Search {
         }
         Ok(ColumnarValue::Array(hits.finish()))
     }
-}
-
-/// Hits with their passages' ids (the position in the index when it has
-/// none).
-fn named<'a>(hits: &[Hit], id: impl Fn(u32) -> Option<&'a str>) -> Vec<(String, f32)> {
-    hits.iter()
-        .map(|h| (id(h.doc).map_or_else(|| h.doc.to_string(), str::to_owned), h.score))
-        .collect()
-}
-
-/// Checks that `uri` holds an index of `kind`'s kind, reading its manifest.
-fn check_index(kind: Kind, uri: &str) -> Result<()> {
-    let location = IndexLocation::parse(uri).map_err(|e| arg_error(kind.function(), 1, "index_uri", e))?;
-    let manifest = block_on(location.read_manifest())
-        .and_then(|read| read)
-        .map_err(|e| arg_error(kind.function(), 1, "index_uri", e))?;
-    if manifest.kind != kind.index_kind() {
-        return Err(arg_error(
-            kind.function(),
-            1,
-            "index_uri",
-            format!(
-                "'{uri}' holds a '{}' index, not a '{}' one",
-                manifest.kind,
-                kind.index_kind()
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// The indexes of kind `I` one batch reads, each looked up once per batch
-/// (a manifest read), however many rows name it.
-struct Opened<I> {
-    kind: Kind,
-    by_uri: HashMap<String, Arc<I>>,
-}
-
-impl<I: LoadIndex + 'static> Opened<I>
-where
-    I::Error: std::fmt::Display,
-{
-    fn new(kind: Kind) -> Self {
-        Self {
-            kind,
-            by_uri: HashMap::new(),
-        }
-    }
-
-    fn get(&mut self, uri: &str) -> Result<Arc<I>> {
-        if let Some(index) = self.by_uri.get(uri) {
-            return Ok(index.clone());
-        }
-        let index = loaded::<I>(self.kind, uri)?;
-        self.by_uri.insert(uri.to_owned(), index.clone());
-        Ok(index)
-    }
-}
-
-/// Indexes loaded in this process, by kind and URI, with the generation
-/// they were loaded from.
-type Loaded = HashMap<(Kind, String), (String, Arc<dyn Any + Send + Sync>)>;
-
-static LOADED: LazyLock<Mutex<Loaded>> = LazyLock::new(Default::default);
-
-/// The index of kind `I` at `uri`: loaded once per process, again when a
-/// new generation replaced it.
-fn loaded<I: LoadIndex + 'static>(kind: Kind, uri: &str) -> Result<Arc<I>>
-where
-    I::Error: std::fmt::Display,
-{
-    let fault =
-        |e: &dyn std::fmt::Display| DataFusionError::Execution(format!("{}: index '{uri}': {e}", kind.function()));
-    let location = IndexLocation::parse(uri).map_err(|e| fault(&e))?;
-    let generation = block_on(location.read_manifest())
-        .and_then(|read| read)
-        .map_err(|e: StoreError| fault(&e))?
-        .generation;
-    let key = (kind, uri.to_owned());
-    let mut loaded = LOADED.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some((at, index)) = loaded.get(&key)
-        && *at == generation
-        && let Ok(index) = index.clone().downcast::<I>()
-    {
-        return Ok(index);
-    }
-    let index = Arc::new(I::load(&location).map_err(|e| fault(&e))?);
-    loaded.insert(key, (generation, index.clone()));
-    Ok(index)
 }

@@ -1,0 +1,219 @@
+//! `encode_query(text [, model])` and `encode_passage(text [, model])`:
+//! token embeddings of texts, batched over each Arrow batch, by a model
+//! loaded once per process.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, FixedSizeListArray, Float32Array, ListArray};
+use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::{DataFusionError, Result, ScalarValue};
+use datafusion::logical_expr::{
+    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+
+use super::args::{arg_error, check_text, literal_text, matrix_type};
+use super::options::SqlOptions;
+use crate::colbert::{ColbertEncoder, EncoderConfig, EncoderStyle, TextKind};
+
+/// An encode function: queries or passages.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(super) struct Encode {
+    kind: TextKind,
+    /// `nodefusion.model` and `nodefusion.encoder_style` of the session,
+    /// as set (checked when a plan uses them).
+    model: Option<String>,
+    style: String,
+    signature: Signature,
+}
+
+impl Encode {
+    /// `encode_query` or `encode_passage`, with the default settings.
+    pub(super) fn new(kind: TextKind) -> Self {
+        let options = SqlOptions::default();
+        Self {
+            kind,
+            model: options.model,
+            style: options.encoder_style,
+            // Stable: the same text encodes the same way within a query; a
+            // model replaced on disk is read by the next process.
+            signature: Signature::user_defined(Volatility::Stable),
+        }
+    }
+
+    /// The encoder settings for the model `literal` names (argument 2), or
+    /// else the session's.
+    fn config(&self, literal: Option<&ScalarValue>) -> Result<EncoderConfig> {
+        let name = self.name();
+        let style: EncoderStyle = self
+            .style
+            .parse()
+            .map_err(|e| DataFusionError::Plan(format!("{name}: setting nodefusion.encoder_style: {e}")))?;
+        let dir = match literal {
+            Some(value) => literal_text(Some(value))
+                .ok_or_else(|| arg_error(name, 2, "model", "must be a literal text, the model directory"))?,
+            None => self.model.as_deref().ok_or_else(|| {
+                DataFusionError::Plan(format!(
+                    "{name}: no model: pass its directory as argument 2, or SET nodefusion.model = '<dir>'"
+                ))
+            })?,
+        };
+        Ok(style.config(dir))
+    }
+}
+
+impl ScalarUDFImpl for Encode {
+    fn name(&self) -> &str {
+        match self.kind {
+            TextKind::Query => "encode_query",
+            TextKind::Document => "encode_passage",
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, types: &[DataType]) -> Result<Vec<DataType>> {
+        let name = self.name();
+        if !(1..=2).contains(&types.len()) {
+            return Err(DataFusionError::Plan(format!(
+                "{name} takes 1 or 2 arguments (text [, model]), not {}",
+                types.len()
+            )));
+        }
+        check_text(name, 1, "text", &types[0])?;
+        if let Some(model) = types.get(1) {
+            check_text(name, 2, "model", model)?;
+        }
+        // The model keeps its type: a cast would hide the literal.
+        Ok(std::iter::once(DataType::Utf8).chain(types.get(1).cloned()).collect())
+    }
+
+    fn return_type(&self, _types: &[DataType]) -> Result<DataType> {
+        Err(DataFusionError::Internal(format!(
+            "{}: the return type depends on the model (return_field_from_args)",
+            self.name()
+        )))
+    }
+
+    /// Loads the model (once per process) to learn its token dimension, so
+    /// a missing or broken model is an error here, before any row runs.
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        if args.arg_fields.len() == 2 && args.scalar_arguments.get(1).copied().flatten().is_none() {
+            return Err(arg_error(
+                self.name(),
+                2,
+                "model",
+                "must be a literal text, the model directory",
+            ));
+        }
+        let config = self.config(args.scalar_arguments.get(1).copied().flatten())?;
+        let encoder = encoder(&config).map_err(|e| self.model_error(&args, e))?;
+        Ok(Arc::new(Field::new(self.name(), matrix_type(encoder.dim()), true)))
+    }
+
+    fn with_updated_config(&self, config: &ConfigOptions) -> Option<ScalarUDF> {
+        let options = config.extensions.get::<SqlOptions>()?;
+        if options.model == self.model && options.encoder_style == self.style {
+            return None;
+        }
+        Some(ScalarUDF::new_from_impl(Self {
+            kind: self.kind,
+            model: options.model.clone(),
+            style: options.encoder_style.clone(),
+            signature: self.signature.clone(),
+        }))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let model = match args.args.get(1) {
+            None => None,
+            Some(ColumnarValue::Scalar(value)) => Some(value),
+            Some(ColumnarValue::Array(_)) => {
+                return Err(arg_error(
+                    self.name(),
+                    2,
+                    "model",
+                    "must be a literal text, the model directory",
+                ));
+            }
+        };
+        let encoder =
+            encoder(&self.config(model)?).map_err(|e| DataFusionError::Execution(format!("{}: {e}", self.name())))?;
+        let texts = cast(&args.args[0].to_array(args.number_rows)?, &DataType::Utf8)?;
+        let texts = texts.as_string::<i32>();
+        let present: Vec<&str> = texts.iter().flatten().collect();
+        let encoded = match self.kind {
+            TextKind::Query => encoder.encode_queries_batch(&present),
+            TextKind::Document => encoder.encode_documents_batch(&present),
+        }
+        .map_err(|e| DataFusionError::Execution(format!("{}: {e}", self.name())))?;
+        Ok(ColumnarValue::Array(matrices(texts, encoded, encoder.dim())?))
+    }
+}
+
+impl Encode {
+    /// A model that cannot be loaded, blamed on argument 2 or the setting.
+    fn model_error(&self, args: &ReturnFieldArgs, e: crate::colbert::ColbertError) -> DataFusionError {
+        match args.arg_fields.len() {
+            2 => arg_error(self.name(), 2, "model", e),
+            _ => DataFusionError::Plan(format!("{}: the model of nodefusion.model: {e}", self.name())),
+        }
+    }
+}
+
+/// The encoders this process loaded, by their settings.
+static ENCODERS: LazyLock<Mutex<HashMap<EncoderConfig, Arc<ColbertEncoder>>>> = LazyLock::new(Default::default);
+
+/// The encoder `config` describes, loaded on first use.
+fn encoder(config: &EncoderConfig) -> crate::colbert::Result<Arc<ColbertEncoder>> {
+    let mut encoders = ENCODERS.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(encoder) = encoders.get(config) {
+        return Ok(encoder.clone());
+    }
+    let encoder = Arc::new(config.load()?);
+    encoders.insert(config.clone(), encoder.clone());
+    Ok(encoder)
+}
+
+/// The token matrices of `texts`' rows: `encoded` holds one per non-NULL
+/// text, in order; a NULL text gives NULL.
+fn matrices(
+    texts: &datafusion::arrow::array::StringArray,
+    encoded: Vec<crate::colbert::TokenEmbeddings>,
+    dim: usize,
+) -> Result<ArrayRef> {
+    let mut values = Vec::with_capacity(encoded.iter().map(|e| e.data.len()).sum());
+    let mut offsets = Vec::with_capacity(texts.len() + 1);
+    offsets.push(0i32);
+    let mut encoded = encoded.into_iter();
+    for row in 0..texts.len() {
+        if texts.is_valid(row) {
+            let e = encoded
+                .next()
+                .ok_or_else(|| DataFusionError::Internal("the encoder returned fewer texts than given".into()))?;
+            values.extend_from_slice(&e.data);
+        }
+        let tokens = i32::try_from(values.len() / dim)
+            .map_err(|_| DataFusionError::Execution("a batch's token matrices exceed 2^31 tokens".into()))?;
+        offsets.push(tokens);
+    }
+    let DataType::List(item) = matrix_type(dim) else {
+        unreachable!("a token matrix is a list")
+    };
+    let DataType::FixedSizeList(value, _) = item.data_type() else {
+        unreachable!("a token is a fixed-size list")
+    };
+    let tokens = FixedSizeListArray::try_new(value.clone(), dim as i32, Arc::new(Float32Array::from(values)), None)?;
+    let nulls = texts.nulls().filter(|n| n.null_count() > 0).cloned();
+    Ok(Arc::new(ListArray::try_new(
+        item,
+        OffsetBuffer::new(offsets.into()),
+        Arc::new(tokens),
+        nulls,
+    )?))
+}
