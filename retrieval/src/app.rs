@@ -12,6 +12,7 @@
 //! | `output.rs` | [`write_parquet`], and publishing outputs and indexes all or nothing |
 //! | `reuse.rs` | where built indexes are kept for later runs, and which a run copied |
 //! | `sql.rs` | [`check_query`] and [`query`]: one read-only query over the results |
+//! | `script.rs` | [`run_script`]: the benchmark as a SQL script with the retrieval functions (`nodefusion-retrieval sql FILE`) |
 //! | [`setup`] | the embedded scripts that fetch the encoders |
 //! | `error.rs` | [`AppError`], the application's faults |
 
@@ -21,6 +22,7 @@ mod input;
 mod options;
 mod output;
 mod reuse;
+mod script;
 pub mod setup;
 mod sql;
 
@@ -37,6 +39,7 @@ pub use error::AppError;
 pub use input::{default_dataset, inputs};
 pub use options::{EncoderKind, EngineKind, RunOptions, RunResult};
 pub use output::write_parquet;
+pub use script::{ScriptOutput, StatementOutput, run_script};
 pub use sql::{check_query, query};
 
 use crate::pipeline::{IndexSettings, retrieval_pipeline};
@@ -53,20 +56,8 @@ fn runtime() -> Result<tokio::runtime::Runtime, AppError> {
 /// Runs the pipeline as `options` say, after [`validate`]-ing them.
 pub fn run(options: &RunOptions) -> Result<RunResult, AppError> {
     validate(options)?;
-    let data = match (&options.passages, &options.queries, &options.ground_truths) {
-        (Some(p), Some(q), Some(g)) => (p.clone(), q.clone(), g.clone()),
-        (None, None, None) => default_dataset()?,
-        _ => return Err(AppError::PartialData),
-    };
-    let data = if options.limit_passages.is_some() || options.limit_queries.is_some() {
-        input::slice(data, options.limit_passages, options.limit_queries)?
-    } else {
-        data
-    };
-    let model_dir = match &options.model_dir {
-        Some(dir) => dir.clone(),
-        None => options.encoder.default_model_dir()?,
-    };
+    let data = data(options)?;
+    let model_dir = model_dir(options)?;
     let encoder = encoder_config(options, &model_dir)?;
     let pipeline = retrieval_pipeline()?;
     // The indexes go to a generation of their own, published with the
@@ -99,6 +90,31 @@ pub fn run(options: &RunOptions) -> Result<RunResult, AppError> {
         runtime.block_on(set.discard(&staged));
     }
     outcome
+}
+
+/// The passages', queries' and ground truths' locations: the given files
+/// or the default dataset, sliced when the run is limited.
+fn data(options: &RunOptions) -> Result<(String, String, String), AppError> {
+    let data = match (&options.passages, &options.queries, &options.ground_truths) {
+        (Some(p), Some(q), Some(g)) => (p.clone(), q.clone(), g.clone()),
+        (None, None, None) => default_dataset()?,
+        _ => return Err(AppError::PartialData),
+    };
+    Ok(
+        match options.limit_passages.is_some() || options.limit_queries.is_some() {
+            true => input::slice(data, options.limit_passages, options.limit_queries)?,
+            false => data,
+        },
+    )
+}
+
+/// The model directory: the given one, or the cached model of the encoder
+/// kind (fetched on first use).
+fn model_dir(options: &RunOptions) -> Result<std::path::PathBuf, AppError> {
+    match &options.model_dir {
+        Some(dir) => Ok(dir.clone()),
+        None => options.encoder.default_model_dir(),
+    }
 }
 
 /// The encoder's config, its model checked; with the cache on it names

@@ -3,6 +3,9 @@
 
 use std::sync::Mutex;
 
+use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::compute::{cast, concat_batches};
+use datafusion::arrow::datatypes::{DataType, Float32Type, Float64Type};
 use nodefusion_retrieval::app::{self, EncoderKind, EngineKind, RunOptions, RunResult};
 use nodefusion_retrieval::pipeline::SYSTEMS;
 use nodefusion_udfs::store::INDEX_SET_FILE;
@@ -331,4 +334,74 @@ fn two_executor_processes_encode_and_retrieve_with_the_datafusion_engines_result
             cluster.logs()
         );
     }
+}
+
+/// The metrics table of `retrieval/sql/hybrid.sql` as (system, metric,
+/// value) rows.
+fn script_metrics(batch: &RecordBatch) -> Vec<(String, String, f64)> {
+    let systems = cast(batch.column(0), &DataType::Utf8).unwrap();
+    let systems = systems.as_string::<i32>();
+    let mut rows = Vec::new();
+    for (c, field) in batch.schema().fields().iter().enumerate().skip(1) {
+        let values = batch.column(c).as_primitive::<Float64Type>();
+        for row in 0..batch.num_rows() {
+            rows.push((systems.value(row).to_owned(), field.name().clone(), values.value(row)));
+        }
+    }
+    rows
+}
+
+#[test]
+fn the_sql_script_gives_the_pipelines_metrics() {
+    let _guard = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = temp_dir("sql");
+    let options = options(EngineKind::DataFusion, &dir, true);
+    let pipeline = run(&options);
+    // The script, then its BM25 lists to compare with the pipeline's.
+    let script = format!(
+        "{}\nSELECT uuid, bm25 FROM runs ORDER BY uuid;",
+        include_str!("../sql/hybrid.sql")
+    );
+    let output = app::run_script(&options, &script).unwrap_or_else(|e| panic!("{e}"));
+    let statements = &output.statements;
+    let metrics = concat_batches(
+        &statements[statements.len() - 2].batches[0].schema(),
+        &statements[statements.len() - 2].batches,
+    )
+    .unwrap();
+    let metrics = script_metrics(&metrics);
+    assert_eq!(metrics.len(), SYSTEMS.len() * 3, "{metrics:?}");
+    for (system, metric, value) in &metrics {
+        let want = pipeline
+            .metric(system, metric)
+            .unwrap_or_else(|| panic!("{system} {metric}"));
+        // The builders index passages in uuid order, the pipeline in file
+        // order: PLAID's k-means samples other tokens, and ties break
+        // otherwise, so values agree closely rather than exactly.
+        assert!(
+            (value - want).abs() <= 0.02,
+            "{system} {metric}: SQL {value}, pipeline {want}"
+        );
+    }
+    // BM25 scores do not depend on the order: rank by rank they are the
+    // pipeline's.
+    let bm25 = statements.last().unwrap();
+    let mut checked = 0;
+    for batch in &bm25.batches {
+        let queries = cast(batch.column(0), &DataType::Utf8).unwrap();
+        let (queries, lists) = (queries.as_string::<i32>(), batch.column(1).as_list::<i32>());
+        for row in 0..batch.num_rows() {
+            let list = lists.value(row);
+            let scores = list.as_struct().column(1).as_primitive::<Float32Type>();
+            let want: Vec<f32> = pipeline
+                .predictions
+                .iter()
+                .filter(|p| p.system == "bm25" && p.query_uuid == queries.value(row))
+                .map(|p| p.score)
+                .collect();
+            assert_eq!(scores.values().to_vec(), want, "query {}", queries.value(row));
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 8);
 }

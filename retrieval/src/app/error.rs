@@ -156,6 +156,32 @@ pub enum AppError {
     /// Running the `--sql` query over the results failed.
     #[error(transparent)]
     Sql(DataFusionError),
+    /// The SQL script file could not be read.
+    #[error("cannot read the SQL script {path}: {source}")]
+    ScriptRead {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The SQL script names a `${placeholder}` the run does not fill.
+    #[error("the SQL script names ${{{name}}}, which is not one of {known}")]
+    ScriptPlaceholder {
+        /// The unknown name.
+        name: String,
+        /// The names there are.
+        known: String,
+    },
+    /// A statement of the SQL script failed to parse, plan or run.
+    #[error("SQL script, statement {number} ({start}…): {source}")]
+    Script {
+        /// 1-based.
+        number: usize,
+        /// Its first words.
+        start: String,
+        /// What DataFusion (or a retrieval function) said.
+        source: DataFusionError,
+    },
     /// The query's result could not be formatted as a table.
     #[error(transparent)]
     Table(ArrowError),

@@ -104,6 +104,21 @@ struct Cli {
     /// as --cache-stats names it), and exit.
     #[arg(long, value_name = "NODE", num_args = 0..=1, default_missing_value = "", conflicts_with = "no_cache")]
     clear_cache: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Runs a SQL script with the retrieval functions registered instead
+    /// of the node pipeline (retrieval/sql/hybrid.sql is the benchmark),
+    /// printing what each statement returns. Its ${passages}, ${queries},
+    /// ${ground_truths}, ${model}, ${encoder_style}, ${index_folder},
+    /// ${top_k} and ${rerank_k} come from the flags before `sql`.
+    Sql {
+        /// The script.
+        file: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -155,6 +170,7 @@ fn manage_cache(dir: PathBuf, stats: bool, clear: Option<String>) -> Result<(), 
 
 /// Checks the flags, runs the pipeline and prints what it produced.
 fn run_cli(mut cli: Cli) -> Result<(), AppError> {
+    let command = cli.command.take();
     if cli.cache_stats || cli.clear_cache.is_some() {
         let dir = cli.cache_dir.unwrap_or_else(Cache::default_dir);
         return manage_cache(dir, cli.cache_stats, cli.clear_cache);
@@ -201,6 +217,9 @@ fn run_cli(mut cli: Cli) -> Result<(), AppError> {
         cache: (!cli.no_cache).then(|| cli.cache_dir.unwrap_or_else(Cache::default_dir)),
         progress: !cli.no_progress,
     };
+    if let Some(Command::Sql { file }) = command {
+        return run_sql_script(&options, &file, started);
+    }
     let result = app::run(&options)?;
     println!("{}", result.metrics_table());
     println!("{}", result.report);
@@ -210,6 +229,26 @@ fn run_cli(mut cli: Cli) -> Result<(), AppError> {
     }
     if let Some(sql) = &cli.sql {
         println!("{}", app::query(&result, sql)?);
+    }
+    println!("total wall time: {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// `sql FILE`: runs the script and prints each statement's time and rows.
+fn run_sql_script(options: &RunOptions, file: &std::path::Path, started: Instant) -> Result<(), AppError> {
+    let script = std::fs::read_to_string(file).map_err(|source| AppError::ScriptRead {
+        path: file.to_owned(),
+        source,
+    })?;
+    let output = app::run_script(options, &script)?;
+    for (i, statement) in output.statements.iter().enumerate() {
+        let head: String = statement.sql.chars().take(100).collect();
+        println!("-- statement {} ({:.1} s): {head}", i + 1, statement.seconds);
+        if statement.batches.iter().any(|b| b.num_rows() > 0) {
+            let table =
+                datafusion::arrow::util::pretty::pretty_format_batches(&statement.batches).map_err(AppError::Table)?;
+            println!("{table}");
+        }
     }
     println!("total wall time: {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
