@@ -4,8 +4,8 @@
 //! | function | returns | what |
 //! |---|---|---|
 //! | `hebrew_normalize(text)` | `Utf8` | [`crate::hebrew::normalize`]: points and cantillation removed, maqaf and Hebrew punctuation to spaces |
-//! | `encode_query(text [, model])` | tokens | a query's token matrix ([`crate::colbert`]) |
-//! | `encode_passage(text [, model])` | tokens | a passage's token matrix |
+//! | `encode_query(text [, model [, style]])` | tokens | a query's token matrix ([`crate::colbert`]) |
+//! | `encode_passage(text [, model [, style]])` | tokens | a passage's token matrix |
 //! | `maxsim(query, doc)` | `Float32` | [`crate::maxsim::maxsim`] of two token matrices |
 //! | `bm25_search(index_uri, text, k)` | hits | the best `k` passages of the BM25 index at `index_uri` |
 //! | `plaid_search(index_uri, query, k)` | hits | the best `k` passages of the PLAID index at `index_uri` |
@@ -24,7 +24,10 @@
 //!
 //! The encode functions use the model directory given as argument 2 or
 //! else the session's `nodefusion.model` (`SET nodefusion.model = '…'`),
-//! with the settings of `nodefusion.encoder_style` ([`SqlOptions`]). A
+//! with the settings of argument 3 or else `nodefusion.encoder_style`
+//! (`'e5'` or `'colbert'`; [`SqlOptions`]); planning writes the session's
+//! values into the call, so a plan run on other processes (Ballista
+//! executors) encodes with the same model. A
 //! model and an index are each loaded once per process on first use (an
 //! index again when a new generation replaces it); the model also at
 //! planning, which needs its token dimension. Planning checks what it can:

@@ -1,6 +1,6 @@
-//! `encode_query(text [, model])` and `encode_passage(text [, model])`:
-//! token embeddings of texts, batched over each Arrow batch, by a model
-//! loaded once per process.
+//! `encode_query(text [, model [, style]])` and `encode_passage(text [,
+//! model [, style]])`: token embeddings of texts, batched over each Arrow
+//! batch, by a model loaded once per process.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
@@ -11,8 +11,10 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::{DataFusionError, Result, ScalarValue};
+use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
 use datafusion::logical_expr::{
-    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, Expr, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, lit,
 };
 
 use super::args::{arg_error, check_text, literal_text, matrix_type};
@@ -20,7 +22,7 @@ use super::options::SqlOptions;
 use crate::colbert::{ColbertEncoder, EncoderConfig, EncoderStyle, TextKind};
 
 /// An encode function: queries or passages.
-#[derive(Debug, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(super) struct Encode {
     kind: TextKind,
     /// `nodefusion.model` and `nodefusion.encoder_style` of the session,
@@ -44,24 +46,35 @@ impl Encode {
         }
     }
 
-    /// The encoder settings for the model `literal` names (argument 2), or
-    /// else the session's.
-    fn config(&self, literal: Option<&ScalarValue>) -> Result<EncoderConfig> {
+    /// The encoder settings from the literal model (argument 2) and style
+    /// (argument 3) where given, or else the session's. `given` is how many
+    /// arguments the call has: a given one must be a literal.
+    fn config(&self, given: usize, model: Option<&ScalarValue>, style: Option<&ScalarValue>) -> Result<EncoderConfig> {
         let name = self.name();
-        let style: EncoderStyle = self
-            .style
-            .parse()
-            .map_err(|e| DataFusionError::Plan(format!("{name}: setting nodefusion.encoder_style: {e}")))?;
-        let dir = match literal {
-            Some(value) => literal_text(Some(value))
-                .ok_or_else(|| arg_error(name, 2, "model", "must be a literal text, the model directory"))?,
-            None => self.model.as_deref().ok_or_else(|| {
+        let literal = |position: usize, what: &str, value: Option<&'_ ScalarValue>| -> Result<Option<String>> {
+            if given < position {
+                return Ok(None);
+            }
+            literal_text(value)
+                .map(|text| Some(text.to_owned()))
+                .ok_or_else(|| arg_error(name, position, what, "must be a literal text"))
+        };
+        let model = match literal(2, "model", model)? {
+            Some(dir) => dir,
+            None => self.model.clone().ok_or_else(|| {
                 DataFusionError::Plan(format!(
                     "{name}: no model: pass its directory as argument 2, or SET nodefusion.model = '<dir>'"
                 ))
             })?,
         };
-        Ok(style.config(dir))
+        let style: EncoderStyle = match literal(3, "style", style)? {
+            Some(style) => style.parse().map_err(|e| arg_error(name, 3, "style", e))?,
+            None => self
+                .style
+                .parse()
+                .map_err(|e| DataFusionError::Plan(format!("{name}: setting nodefusion.encoder_style: {e}")))?,
+        };
+        Ok(style.config(model))
     }
 }
 
@@ -79,18 +92,23 @@ impl ScalarUDFImpl for Encode {
 
     fn coerce_types(&self, types: &[DataType]) -> Result<Vec<DataType>> {
         let name = self.name();
-        if !(1..=2).contains(&types.len()) {
+        if !(1..=3).contains(&types.len()) {
             return Err(DataFusionError::Plan(format!(
-                "{name} takes 1 or 2 arguments (text [, model]), not {}",
+                "{name} takes 1 to 3 arguments (text [, model [, style]]), not {}",
                 types.len()
             )));
         }
         check_text(name, 1, "text", &types[0])?;
-        if let Some(model) = types.get(1) {
-            check_text(name, 2, "model", model)?;
+        for (i, what) in [(1, "model"), (2, "style")] {
+            if let Some(t) = types.get(i) {
+                check_text(name, i + 1, what, t)?;
+            }
         }
-        // The model keeps its type: a cast would hide the literal.
-        Ok(std::iter::once(DataType::Utf8).chain(types.get(1).cloned()).collect())
+        // The model and style keep their types: a cast would hide the
+        // literals.
+        Ok(std::iter::once(DataType::Utf8)
+            .chain(types[1..].iter().cloned())
+            .collect())
     }
 
     fn return_type(&self, _types: &[DataType]) -> Result<DataType> {
@@ -103,17 +121,30 @@ impl ScalarUDFImpl for Encode {
     /// Loads the model (once per process) to learn its token dimension, so
     /// a missing or broken model is an error here, before any row runs.
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
-        if args.arg_fields.len() == 2 && args.scalar_arguments.get(1).copied().flatten().is_none() {
-            return Err(arg_error(
-                self.name(),
-                2,
-                "model",
-                "must be a literal text, the model directory",
-            ));
-        }
-        let config = self.config(args.scalar_arguments.get(1).copied().flatten())?;
+        let literal = |i: usize| args.scalar_arguments.get(i).copied().flatten();
+        let config = self.config(args.arg_fields.len(), literal(1), literal(2))?;
         let encoder = encoder(&config).map_err(|e| self.model_error(&args, e))?;
         Ok(Arc::new(Field::new(self.name(), matrix_type(encoder.dim()), true)))
+    }
+
+    /// Writes the session's model and style into the call as literals, so
+    /// that a plan run elsewhere (a Ballista executor, which does not see
+    /// this session's settings) encodes with the same model.
+    fn simplify(&self, mut args: Vec<Expr>, _info: &SimplifyContext) -> Result<ExprSimplifyResult> {
+        if args.len() >= 3 {
+            return Ok(ExprSimplifyResult::Original(args));
+        }
+        if args.len() == 1 {
+            match &self.model {
+                Some(model) => args.push(lit(model.as_str())),
+                None => return Ok(ExprSimplifyResult::Original(args)),
+            }
+        }
+        args.push(lit(self.style.as_str()));
+        let function = Arc::new(ScalarUDF::new_from_impl(self.clone()));
+        Ok(ExprSimplifyResult::Simplified(Expr::ScalarFunction(
+            ScalarFunction::new_udf(function, args),
+        )))
     }
 
     fn with_updated_config(&self, config: &ConfigOptions) -> Option<ScalarUDF> {
@@ -130,20 +161,12 @@ impl ScalarUDFImpl for Encode {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let model = match args.args.get(1) {
-            None => None,
+        let literal = |i: usize| match args.args.get(i) {
             Some(ColumnarValue::Scalar(value)) => Some(value),
-            Some(ColumnarValue::Array(_)) => {
-                return Err(arg_error(
-                    self.name(),
-                    2,
-                    "model",
-                    "must be a literal text, the model directory",
-                ));
-            }
+            _ => None,
         };
-        let encoder =
-            encoder(&self.config(model)?).map_err(|e| DataFusionError::Execution(format!("{}: {e}", self.name())))?;
+        let encoder = encoder(&self.config(args.args.len(), literal(1), literal(2))?)
+            .map_err(|e| DataFusionError::Execution(format!("{}: {e}", self.name())))?;
         let texts = cast(&args.args[0].to_array(args.number_rows)?, &DataType::Utf8)?;
         let texts = texts.as_string::<i32>();
         let present: Vec<&str> = texts.iter().flatten().collect();

@@ -416,7 +416,11 @@ async fn the_encode_functions_are_the_encoder_batched_and_take_the_model_from_th
         ("encode_query", encoder.encode_queries_batch(&present).unwrap()),
         ("encode_passage", encoder.encode_documents_batch(&present).unwrap()),
     ] {
-        for call in [format!("{function}(text)"), format!("{function}(text, '{model}')")] {
+        for call in [
+            format!("{function}(text)"),
+            format!("{function}(text, '{model}')"),
+            format!("{function}(text, '{model}', 'colbert')"),
+        ] {
             let got = column(&ctx, &format!("SELECT {call} FROM texts")).await;
             assert_eq!(
                 got.data_type(),
@@ -442,6 +446,20 @@ async fn the_encode_functions_are_the_encoder_batched_and_take_the_model_from_th
             }
         }
     }
+    // The session's settings become literals of the plan, so that they
+    // travel with it to executors.
+    let explained = ctx.sql("EXPLAIN SELECT encode_query(text) FROM texts").await.unwrap();
+    let explained = explained.collect().await.unwrap();
+    let plan = datafusion::arrow::util::pretty::pretty_format_batches(&explained)
+        .unwrap()
+        .to_string();
+    assert!(
+        plan.contains(&format!(
+            "encode_query(texts.text, Utf8(\"{model}\"), Utf8(\"colbert\"))"
+        )),
+        "{plan}"
+    );
+
     // The query side is what maxsim scores.
     let scores = column(
         &ctx,
