@@ -23,6 +23,11 @@
 //! Then `my-cluster scheduler --bind-port 50050` on one machine and
 //! `my-cluster executor --scheduler-host HOST --scheduler-port 50050` on
 //! each of the others.
+//!
+//! SQL functions of your own (the retrieval functions of
+//! `nodefusion_udfs::sql`, say) travel in plans by name: give them to
+//! [`main_with`], so that the scheduler can decode plans that name them and
+//! the executors can run them.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -34,7 +39,9 @@ use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::{SchedulerConfig, TaskDistributionPolicy};
 use ballista_scheduler::scheduler_process::start_server;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::{FunctionRegistry, SessionState, SessionStateBuilder};
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
+use datafusion::prelude::SessionConfig;
 
 use crate::codec::{logical_codec, physical_codec};
 use crate::engine::DEFAULT_MAX_MESSAGE_SIZE;
@@ -152,9 +159,57 @@ pub struct ExecutorArgs {
     pub grpc_max_message_size: u32,
 }
 
+/// SQL functions a cluster knows beyond DataFusion's own: its scheduler
+/// decodes plans that name them, its executors run them.
+#[derive(Clone, Debug, Default)]
+pub struct ClusterFunctions {
+    /// Scalar functions.
+    pub scalar: Vec<ScalarUDF>,
+    /// Aggregate functions.
+    pub aggregate: Vec<AggregateUDF>,
+}
+
+impl ClusterFunctions {
+    /// Registers the functions in `state` (replacing any of the same name).
+    pub fn register(&self, state: &mut SessionState) -> datafusion::common::Result<()> {
+        for function in &self.scalar {
+            state.register_udf(Arc::new(function.clone()))?;
+        }
+        for function in &self.aggregate {
+            state.register_udaf(Arc::new(function.clone()))?;
+        }
+        Ok(())
+    }
+
+    /// Every built-in function (nested lists included) and these.
+    fn registry(&self) -> Result<BallistaFunctionRegistry, String> {
+        let mut state = SessionStateBuilder::new().with_default_features().build();
+        self.register(&mut state)
+            .map_err(|e| format!("cannot register the cluster's functions: {e}"))?;
+        Ok(BallistaFunctionRegistry::from(&state))
+    }
+}
+
 /// Parses the command line and runs the chosen process until it stops.
 /// The binary's `main` of a cluster carrying your nodes.
 pub fn main() -> ExitCode {
+    main_with(ClusterFunctions::default())
+}
+
+/// [`main`] for a cluster that also knows `functions`.
+///
+/// ```no_run
+/// use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+/// use datafusion::arrow::datatypes::DataType;
+/// use nodefusion_ballista::cluster::{ClusterFunctions, main_with};
+///
+/// fn main() -> std::process::ExitCode {
+///     let twice = create_udf("twice", vec![DataType::Int64], DataType::Int64, Volatility::Immutable,
+///         std::sync::Arc::new(|args: &[ColumnarValue]| Ok(args[0].clone())));
+///     main_with(ClusterFunctions { scalar: vec![twice], ..Default::default() })
+/// }
+/// ```
+pub fn main_with(functions: ClusterFunctions) -> ExitCode {
     let cli = ClusterCli::parse();
     init_logging(&cli.log_level_setting);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -165,8 +220,8 @@ pub fn main() -> ExitCode {
     let outcome = match runtime {
         Ok(runtime) => runtime.block_on(async {
             match cli.role {
-                Role::Scheduler(args) => run_scheduler(args).await,
-                Role::Executor(args) => run_executor(args).await,
+                Role::Scheduler(args) => run_scheduler(args, &functions).await,
+                Role::Executor(args) => run_executor(args, &functions).await,
             }
         }),
         Err(e) => Err(format!("cannot start the runtime: {e}")),
@@ -191,8 +246,9 @@ fn init_logging(filter: &str) {
         .try_init();
 }
 
-/// Runs a scheduler with nodefusion's codecs until it stops.
-pub async fn run_scheduler(args: SchedulerArgs) -> Result<(), String> {
+/// Runs a scheduler with nodefusion's codecs, decoding plans that name
+/// `functions`, until it stops.
+pub async fn run_scheduler(args: SchedulerArgs, functions: &ClusterFunctions) -> Result<(), String> {
     let address = resolve(&args.bind_host, args.bind_port).await?;
     let config = SchedulerConfig {
         bind_host: args.bind_host.clone(),
@@ -213,6 +269,7 @@ pub async fn run_scheduler(args: SchedulerArgs) -> Result<(), String> {
         grpc_client_max_message_size: args.grpc_max_message_size,
         override_logical_codec: Some(logical_codec()),
         override_physical_codec: Some(physical_codec()),
+        override_session_builder: Some(session_builder(functions.clone())),
         ..Default::default()
     };
     tracing::info!(
@@ -228,14 +285,15 @@ pub async fn run_scheduler(args: SchedulerArgs) -> Result<(), String> {
         .map_err(|e| format!("scheduler on {address}: {e}"))
 }
 
-/// Runs an executor with nodefusion's codecs until it stops.
-pub async fn run_executor(args: ExecutorArgs) -> Result<(), String> {
+/// Runs an executor with nodefusion's codecs and `functions` until it
+/// stops.
+pub async fn run_executor(args: ExecutorArgs, functions: &ClusterFunctions) -> Result<(), String> {
     let vcores = match args.vcores {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
     // Every built-in function a plan may name (nested lists included).
-    let functions = BallistaFunctionRegistry::from(&SessionStateBuilder::new().with_default_features().build());
+    let functions = functions.registry()?;
     let defaults = ExecutorProcessConfig::default();
     let config = ExecutorProcessConfig {
         executor_id: args.executor_id.clone().unwrap_or(defaults.executor_id.clone()),
@@ -269,6 +327,17 @@ pub async fn run_executor(args: ExecutorArgs) -> Result<(), String> {
     start_executor_process(Arc::new(config))
         .await
         .map_err(|e| format!("executor: {e}"))
+}
+
+/// The scheduler's sessions: Ballista's, with `functions` registered.
+fn session_builder(
+    functions: ClusterFunctions,
+) -> Arc<dyn Fn(SessionConfig) -> datafusion::common::Result<SessionState> + Send + Sync> {
+    Arc::new(move |config| {
+        let mut state = ballista_core::utils::default_session_builder(config)?;
+        functions.register(&mut state)?;
+        Ok(state)
+    })
 }
 
 /// The socket address of `host:port` (a name is looked up).

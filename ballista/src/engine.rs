@@ -14,6 +14,7 @@ use nodefusion::engine::PlannedRun;
 use nodefusion::{DataFusionEngine, Engine, Error, Inputs, Outputs, Pipeline};
 use tokio::runtime::Runtime;
 
+use crate::cluster::ClusterFunctions;
 use crate::codec::{logical_codec, physical_codec};
 
 /// How long a run waits for the scheduler to accept a connection before
@@ -102,9 +103,15 @@ impl BallistaEngine {
     /// executor with a task slot per core, on loopback, living as long as
     /// the engine. Plans still cross the codecs as on a real cluster.
     pub fn standalone() -> Result<Self, Error> {
+        Self::standalone_with(ClusterFunctions::default())
+    }
+
+    /// [`standalone`](Self::standalone), with a cluster that also knows
+    /// `functions` (for [`sql_context`](Self::sql_context)).
+    pub fn standalone_with(functions: ClusterFunctions) -> Result<Self, Error> {
         let runtime = Arc::new(new_runtime()?);
         let slots = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let port = runtime.block_on(start_standalone(slots))?;
+        let port = runtime.block_on(start_standalone(slots, &functions))?;
         let scheduler = parse_scheduler(&format!("df://localhost:{port}"))?;
         Ok(Self::with_scheduler(scheduler, runtime))
     }
@@ -181,6 +188,24 @@ impl BallistaEngine {
     /// nodefusion's codecs: give it to SQL, or register tables in it.
     pub async fn context(&self, pipeline: &Pipeline) -> Result<SessionContext, Error> {
         let config = self.lowering().session_config(pipeline);
+        let state = SessionStateBuilder::new()
+            .with_config(ballista_config(config, self.max_message_size))
+            .with_default_features()
+            .build();
+        SessionContext::remote_with_state(&self.scheduler.url, state)
+            .await
+            .map_err(ballista_error)
+    }
+
+    /// A Ballista session on this engine's cluster with nodefusion's codecs,
+    /// for SQL of one's own: register in it the functions the cluster was
+    /// started with ([`ClusterFunctions`]), e.g. by
+    /// `nodefusion_udfs::sql::register`. Tables must be files every
+    /// executor can read.
+    pub async fn sql_context(&self) -> Result<SessionContext, Error> {
+        let config = SessionConfig::new()
+            .with_target_partitions(self.target_partitions)
+            .with_batch_size(self.batch_size);
         let state = SessionStateBuilder::new()
             .with_config(ballista_config(config, self.max_message_size))
             .with_default_features()
@@ -326,12 +351,15 @@ fn parse_scheduler(url: &str) -> Result<Scheduler, Error> {
 
 /// Starts an in-process scheduler and an executor with `slots` task slots,
 /// both with nodefusion's codecs; returns the scheduler's port.
-async fn start_standalone(slots: usize) -> Result<u16, Error> {
+async fn start_standalone(slots: usize, functions: &ClusterFunctions) -> Result<u16, Error> {
     let config = ballista_config(SessionConfig::new(), DEFAULT_MAX_MESSAGE_SIZE);
-    let state = SessionStateBuilder::new()
+    let mut state = SessionStateBuilder::new()
         .with_config(config)
         .with_default_features()
         .build();
+    functions
+        .register(&mut state)
+        .map_err(|e| ballista_error(format!("cannot register the cluster's functions: {e}")))?;
     let address = ballista_scheduler::standalone::new_standalone_scheduler_from_state(&state)
         .await
         .map_err(|e| ballista_error(format!("cannot start the standalone scheduler: {e}")))?;

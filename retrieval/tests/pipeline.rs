@@ -336,6 +336,108 @@ fn two_executor_processes_encode_and_retrieve_with_the_datafusion_engines_result
     }
 }
 
+/// Builds two indexes and searches them with the retrieval SQL functions
+/// in `ctx`, where `passages` is a table; the hits of both searches, by
+/// passage.
+async fn sql_retrieval(ctx: &datafusion::prelude::SessionContext, dir: &std::path::Path) -> Vec<RecordBatch> {
+    let (bm25, plaid) = (
+        dir.join("bm25").display().to_string(),
+        dir.join("plaid").display().to_string(),
+    );
+    let run = |sql: String| async move { ctx.sql(&sql).await?.collect().await };
+    run(format!(
+        "SELECT build_bm25_index('{bm25}', uuid, text, true), \
+                build_plaid_index('{plaid}', uuid, encode_passage(text), true) FROM passages"
+    ))
+    .await
+    .unwrap();
+    run(format!(
+        "SELECT uuid, bm25_search('{bm25}', text, 3) AS bm25, plaid_search('{plaid}', encode_query(text), 3) AS plaid \
+         FROM passages ORDER BY uuid"
+    ))
+    .await
+    .unwrap()
+}
+
+#[test]
+fn the_sql_functions_run_on_executor_processes_as_in_process() {
+    use nodefusion_ballista::local::{LocalCluster, LocalClusterOptions};
+    use nodefusion_retrieval::data::Passage;
+    let _guard = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = temp_dir("sql-cluster");
+    let topics = ["water", "bread", "light", "stone", "song", "field", "wine"];
+    let passages: Vec<Passage> = (0..60)
+        .map(|i| Passage {
+            uuid: format!("p{i:03}"),
+            text: format!("the {} of day {} and the {}", topics[i % 7], i, topics[(i * 3) % 7]),
+        })
+        .collect();
+    let file = dir.join("passages.parquet");
+    app::write_parquet(&passages, &file).unwrap();
+    let model = nodefusion_udfs::colbert::default_test_model_dir()
+        .unwrap()
+        .display()
+        .to_string();
+    let setup = format!(
+        "CREATE EXTERNAL TABLE passages STORED AS PARQUET LOCATION '{}';\
+         SET nodefusion.model = '{model}';\
+         SET nodefusion.encoder_style = 'colbert';",
+        file.display()
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let prepare = |ctx: datafusion::prelude::SessionContext| {
+        let setup = setup.clone();
+        async move {
+            nodefusion_udfs::sql::register(&ctx);
+            for statement in setup.split(';').filter(|s| !s.trim().is_empty()) {
+                ctx.sql(statement).await.unwrap().collect().await.unwrap();
+            }
+            ctx
+        }
+    };
+
+    let cluster = LocalCluster::start(LocalClusterOptions::new(env!("CARGO_BIN_EXE_nodefusion-cluster"), 2))
+        .unwrap_or_else(|e| panic!("cannot start the cluster: {e}"));
+    // The engine owns a runtime: made and dropped outside async code.
+    let engine = cluster.engine();
+    let on_cluster = runtime.block_on(async {
+        let ctx = prepare(engine.sql_context().await.unwrap()).await;
+        sql_retrieval(&ctx, &dir.join("cluster")).await
+    });
+    let in_process = runtime.block_on(async {
+        let ctx = prepare(datafusion::prelude::SessionContext::new()).await;
+        sql_retrieval(&ctx, &dir.join("local")).await
+    });
+    let rows = |batches: &[RecordBatch]| {
+        let all = concat_batches(&batches[0].schema(), batches).unwrap();
+        let hits = |c: usize| -> Vec<Vec<(String, f32)>> {
+            let lists = all.column(c).as_list::<i32>();
+            (0..all.num_rows())
+                .map(|row| {
+                    let list = lists.value(row);
+                    let uuids = cast(list.as_struct().column(0), &DataType::Utf8).unwrap();
+                    let scores = list.as_struct().column(1).as_primitive::<Float32Type>().clone();
+                    (0..list.len())
+                        .map(|i| (uuids.as_string::<i32>().value(i).to_owned(), scores.value(i)))
+                        .collect()
+                })
+                .collect()
+        };
+        (hits(1), hits(2))
+    };
+    let ((bm25, plaid), (want_bm25, want_plaid)) = (rows(&on_cluster), rows(&in_process));
+    assert_eq!(bm25.len(), passages.len(), "{}", cluster.logs());
+    assert_eq!(bm25, want_bm25);
+    // Other encoding batches pad otherwise: scores agree to float noise.
+    for (got, want) in plaid.iter().zip(&want_plaid) {
+        assert_eq!(got.len(), want.len());
+        for ((g, gs), (w, ws)) in got.iter().zip(want) {
+            assert!((gs - ws).abs() <= 1e-4, "{g} {gs} vs {w} {ws}");
+        }
+        assert_eq!(got[0].0, want[0].0);
+    }
+}
+
 /// The metrics table of `retrieval/sql/hybrid.sql` as (system, metric,
 /// value) rows.
 fn script_metrics(batch: &RecordBatch) -> Vec<(String, String, f64)> {
