@@ -15,7 +15,7 @@ use crate::lookup::EmbeddingLookup;
 use crate::plaid::PlaidIndex;
 use crate::store::{IndexLocation, LoadIndex, SaveIndex, StoreError, block_on};
 
-/// Which index a search function reads.
+/// Which index a function reads: the two searches, and `rerank`'s lookup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) enum Kind {
     Bm25,
