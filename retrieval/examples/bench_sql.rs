@@ -72,7 +72,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("\n| run | wall time |");
     println!("|---|---:|");
     println!("| node pipeline | {pipeline_seconds:.1} s |");
-    println!("| SQL script | {script_seconds:.1} s ({:.2}x the pipeline's) |", script_seconds / pipeline_seconds);
+    println!(
+        "| SQL script | {script_seconds:.1} s ({:.2}x the pipeline's) |",
+        script_seconds / pipeline_seconds
+    );
 
     println!("\n| system | metric | node pipeline | SQL script |");
     println!("|---|---|---:|---:|");
