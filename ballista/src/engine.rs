@@ -187,14 +187,7 @@ impl BallistaEngine {
     /// A Ballista session for `pipeline` on this engine's cluster, with
     /// nodefusion's codecs: give it to SQL, or register tables in it.
     pub async fn context(&self, pipeline: &Pipeline) -> Result<SessionContext, Error> {
-        let config = self.lowering().session_config(pipeline);
-        let state = SessionStateBuilder::new()
-            .with_config(ballista_config(config, self.max_message_size))
-            .with_default_features()
-            .build();
-        SessionContext::remote_with_state(&self.scheduler.url, state)
-            .await
-            .map_err(ballista_error)
+        self.remote_context(self.lowering().session_config(pipeline)).await
     }
 
     /// A Ballista session on this engine's cluster with nodefusion's codecs,
@@ -206,6 +199,11 @@ impl BallistaEngine {
         let config = SessionConfig::new()
             .with_target_partitions(self.target_partitions)
             .with_batch_size(self.batch_size);
+        self.remote_context(config).await
+    }
+
+    /// A session on the cluster with `config` made fit for Ballista.
+    async fn remote_context(&self, config: SessionConfig) -> Result<SessionContext, Error> {
         let state = SessionStateBuilder::new()
             .with_config(ballista_config(config, self.max_message_size))
             .with_default_features()

@@ -12,9 +12,6 @@
 use std::time::Instant;
 
 use clap::Parser;
-use datafusion::arrow::array::{Array, AsArray};
-use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Float64Type};
 use nodefusion_retrieval::app::{self, EncoderKind, EngineKind, RunOptions};
 
 #[derive(Parser)]
@@ -26,9 +23,6 @@ struct Args {
     #[arg(long, default_value_t = 100)]
     queries: usize,
 }
-
-/// (system, metric, value) rows.
-type Metrics = Vec<(String, String, f64)>;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
@@ -55,18 +49,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pipeline = app::run(&options)?;
     let pipeline_seconds = started.elapsed().as_secs_f64();
     eprintln!("node pipeline: {pipeline_seconds:.1} s");
-    let pipeline_metrics: Metrics = pipeline
-        .metrics
-        .iter()
-        .map(|m| (m.system.clone(), m.metric.clone(), m.value))
-        .collect();
 
     let started = Instant::now();
     let script = app::run_script(&options, include_str!("../sql/hybrid.sql"))?;
     let script_seconds = started.elapsed().as_secs_f64();
     eprintln!("SQL script: {script_seconds:.1} s");
     let last = script.statements.last().ok_or("the script has no statements")?;
-    let sql_metrics = metrics_table(last)?;
+    let sql_metrics = last.metrics()?;
     std::fs::remove_dir_all(&work).ok();
 
     println!("\n| run | wall time |");
@@ -79,12 +68,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("\n| system | metric | node pipeline | SQL script |");
     println!("|---|---|---:|---:|");
-    for (system, metric, value) in &pipeline_metrics {
+    for m in &pipeline.metrics {
         let sql = sql_metrics
             .iter()
-            .find(|(s, m, _)| s == system && m == metric)
-            .map_or("-".to_owned(), |(_, _, v)| format!("{v:.3}"));
-        println!("| {system} | {metric} | {value:.3} | {sql} |");
+            .find(|s| s.system == m.system && s.metric == m.metric)
+            .map_or("-".to_owned(), |s| format!("{:.3}", s.value));
+        println!("| {} | {} | {:.3} | {sql} |", m.system, m.metric, m.value);
     }
 
     println!("\n| SQL statement | wall time |\n|---|---:|");
@@ -94,22 +83,4 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("\nnode pipeline, per node:\n{}", pipeline.report);
     Ok(())
-}
-
-/// The script's metrics table (system, then one column per metric) as rows.
-fn metrics_table(statement: &app::StatementOutput) -> Result<Metrics, Box<dyn std::error::Error>> {
-    let mut rows = Vec::new();
-    for batch in &statement.batches {
-        let systems = cast(batch.column(0), &DataType::Utf8)?;
-        let systems = systems.as_string::<i32>();
-        for (c, field) in batch.schema().fields().iter().enumerate().skip(1) {
-            let values = batch.column(c).as_primitive::<Float64Type>();
-            for row in 0..batch.num_rows() {
-                if values.is_valid(row) {
-                    rows.push((systems.value(row).to_owned(), field.name().clone(), values.value(row)));
-                }
-            }
-        }
-    }
-    Ok(rows)
 }

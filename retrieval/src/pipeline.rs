@@ -443,21 +443,15 @@ pub fn per_query_pipeline() -> Result<Pipeline, nodefusion::PipelineError> {
     ]
 }
 
-/// Texts per call of the encoding nodes' batch implementations. The
-/// encoder sorts a call's texts by length before cutting them into forward
-/// passes of 32, so a call of many texts pads little; a call of 32 padded
-/// every pass to its longest text (README, "Encoder speed").
-const ENCODE_CALL: usize = 256;
-
 /// The whole retrieval pipeline.
 pub fn retrieval_pipeline() -> Result<Pipeline, nodefusion::PipelineError> {
-    let encode_all = pipeline![encode_passage::node().with_batch_size(ENCODE_CALL)]?
+    let encode_all = pipeline![encode_passage::node().with_batch_size(32)]?
         .as_node("encode_passages")
         .rename_input("passage", "passages")
         .rename_output("passage_matrix", "passage_matrices")
         .rename_output("token_dim", "token_dims")
         .map_over(["passages"]);
-    let encode_all_queries = pipeline![encode_query::node().with_batch_size(ENCODE_CALL)]?
+    let encode_all_queries = pipeline![encode_query::node().with_batch_size(32)]?
         .as_node("encode_queries")
         .rename_input("query", "queries")
         .rename_output("encoded_query", "encoded_queries")

@@ -5,9 +5,9 @@ use std::sync::Mutex;
 
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::compute::{cast, concat_batches};
-use datafusion::arrow::datatypes::{DataType, Float32Type, Float64Type};
+use datafusion::arrow::datatypes::{DataType, Float32Type};
 use nodefusion_retrieval::app::{self, EncoderKind, EngineKind, RunOptions, RunResult};
-use nodefusion_retrieval::pipeline::SYSTEMS;
+use nodefusion_retrieval::pipeline::{MetricValue, SYSTEMS};
 use nodefusion_udfs::store::INDEX_SET_FILE;
 
 /// The runs share the cache (dataset files, slices): one at a time.
@@ -438,21 +438,6 @@ fn the_sql_functions_run_on_executor_processes_as_in_process() {
     }
 }
 
-/// The metrics table of `retrieval/sql/hybrid.sql` as (system, metric,
-/// value) rows.
-fn script_metrics(batch: &RecordBatch) -> Vec<(String, String, f64)> {
-    let systems = cast(batch.column(0), &DataType::Utf8).unwrap();
-    let systems = systems.as_string::<i32>();
-    let mut rows = Vec::new();
-    for (c, field) in batch.schema().fields().iter().enumerate().skip(1) {
-        let values = batch.column(c).as_primitive::<Float64Type>();
-        for row in 0..batch.num_rows() {
-            rows.push((systems.value(row).to_owned(), field.name().clone(), values.value(row)));
-        }
-    }
-    rows
-}
-
 #[test]
 fn the_sql_script_gives_the_pipelines_metrics() {
     let _guard = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
@@ -466,14 +451,9 @@ fn the_sql_script_gives_the_pipelines_metrics() {
     );
     let output = app::run_script(&options, &script).unwrap_or_else(|e| panic!("{e}"));
     let statements = &output.statements;
-    let metrics = concat_batches(
-        &statements[statements.len() - 2].batches[0].schema(),
-        &statements[statements.len() - 2].batches,
-    )
-    .unwrap();
-    let metrics = script_metrics(&metrics);
+    let metrics = statements[statements.len() - 2].metrics().unwrap();
     assert_eq!(metrics.len(), SYSTEMS.len() * 3, "{metrics:?}");
-    for (system, metric, value) in &metrics {
+    for MetricValue { system, metric, value } in &metrics {
         let want = pipeline
             .metric(system, metric)
             .unwrap_or_else(|| panic!("{system} {metric}"));

@@ -7,13 +7,16 @@
 
 use std::time::Instant;
 
-use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Float64Type};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::DFParser;
 
 use super::options::index_folder;
 use super::{AppError, RunOptions, data, model_dir, runtime, validate};
 use crate::app::EncoderKind;
+use crate::pipeline::MetricValue;
 
 /// What one statement of a script gave.
 #[derive(Debug)]
@@ -24,6 +27,32 @@ pub struct StatementOutput {
     pub batches: Vec<RecordBatch>,
     /// Its wall time.
     pub seconds: f64,
+}
+
+impl StatementOutput {
+    /// Its rows read as a metrics table, the shape `hybrid.sql`'s last
+    /// statement returns: a `system` column, then one numeric column per
+    /// measure named as trec_eval names it (`ndcg_cut_10`). One value per
+    /// cell; NULL cells are left out.
+    pub fn metrics(&self) -> Result<Vec<MetricValue>, AppError> {
+        let mut values = Vec::new();
+        for batch in &self.batches {
+            let systems = cast(batch.column(0), &DataType::Utf8).map_err(AppError::Table)?;
+            let systems = systems.as_string::<i32>();
+            for (c, field) in batch.schema().fields().iter().enumerate().skip(1) {
+                let column = cast(batch.column(c), &DataType::Float64).map_err(AppError::Table)?;
+                let column = column.as_primitive::<Float64Type>();
+                for row in (0..batch.num_rows()).filter(|&row| column.is_valid(row) && systems.is_valid(row)) {
+                    values.push(MetricValue {
+                        system: systems.value(row).to_owned(),
+                        metric: field.name().clone(),
+                        value: column.value(row),
+                    });
+                }
+            }
+        }
+        Ok(values)
+    }
 }
 
 /// What a script gave, statement by statement.
