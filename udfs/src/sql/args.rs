@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Float32Type};
 use datafusion::common::{DataFusionError, Result, ScalarValue};
+use datafusion::logical_expr::ColumnarValue;
 
 /// A planning error of `function`'s argument `position` (1-based).
 pub(super) fn arg_error(
@@ -97,6 +98,15 @@ pub(super) fn literal_k(function: &str, position: usize, value: Option<&ScalarVa
     match usize::try_from(k) {
         Ok(k) if k > 0 => Ok(k),
         _ => Err(bad(format!("must be at least 1, not {k}"))),
+    }
+}
+
+/// The value of an argument that is a literal where the function runs
+/// (`None` for a column).
+pub(super) fn scalar(value: &ColumnarValue) -> Option<&ScalarValue> {
+    match value {
+        ColumnarValue::Scalar(value) => Some(value),
+        ColumnarValue::Array(_) => None,
     }
 }
 

@@ -17,7 +17,7 @@ use datafusion::logical_expr::{
     ColumnarValue, Expr, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, lit,
 };
 
-use super::args::{arg_error, check_text, literal_text, matrix_type};
+use super::args::{arg_error, check_text, literal_text, matrix_type, scalar};
 use super::options::SqlOptions;
 use crate::colbert::{ColbertEncoder, EncoderConfig, EncoderStyle, TextKind};
 
@@ -161,10 +161,7 @@ impl ScalarUDFImpl for Encode {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let literal = |i: usize| match args.args.get(i) {
-            Some(ColumnarValue::Scalar(value)) => Some(value),
-            _ => None,
-        };
+        let literal = |i: usize| args.args.get(i).and_then(scalar);
         let encoder = encoder(&self.config(args.args.len(), literal(1), literal(2))?)
             .map_err(|e| DataFusionError::Execution(format!("{}: {e}", self.name())))?;
         let texts = cast(&args.args[0].to_array(args.number_rows)?, &DataType::Utf8)?;

@@ -9,7 +9,7 @@ use datafusion::logical_expr::{
     ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
-use super::args::{arg_error, check_text, literal_k, literal_text};
+use super::args::{arg_error, check_text, literal_k, literal_text, scalar};
 use super::hits::{HitsColumn, ListsOf, check_hits, hits_type};
 use crate::fusion::{FusionMethod, FusionParams, fuse};
 
@@ -148,14 +148,7 @@ impl ScalarUDFImpl for Fuse {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let types: Vec<DataType> = args.arg_fields.iter().map(|f| f.data_type().clone()).collect();
-        let literals: Vec<Option<&ScalarValue>> = args
-            .args
-            .iter()
-            .map(|a| match a {
-                ColumnarValue::Scalar(v) => Some(v),
-                ColumnarValue::Array(_) => None,
-            })
-            .collect();
+        let literals: Vec<Option<&ScalarValue>> = args.args.iter().map(scalar).collect();
         let params = params(&types, &literals)?;
         let (_, positions) = layout(&types)?;
         let columns = positions

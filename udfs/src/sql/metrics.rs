@@ -11,7 +11,7 @@ use datafusion::logical_expr::{
     ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
-use super::args::{arg_error, check_count, literal_k};
+use super::args::{arg_error, check_count, literal_k, scalar};
 use super::hits::{ListsOf, check_hits, check_list_of};
 use crate::metrics::{Measure, Qrels, Run, evaluate};
 
@@ -85,10 +85,7 @@ impl ScalarUDFImpl for QueryMeasure {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let k = match &args.args[2] {
-            ColumnarValue::Scalar(value) => literal_k(self.name, 3, Some(value))?,
-            ColumnarValue::Array(_) => return Err(arg_error(self.name, 3, "k", "must be a literal integer")),
-        };
+        let k = literal_k(self.name, 3, scalar(&args.args[2]))?;
         let measure = match self.kind {
             Measure::Recall(_) => Measure::Recall(k),
             _ => Measure::Ndcg(k),

@@ -12,7 +12,7 @@ use datafusion::logical_expr::{
     ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
-use super::args::{Matrices, arg_error, check_count, check_text, literal_k, literal_text, matrix_dim};
+use super::args::{Matrices, arg_error, check_count, check_text, literal_k, literal_text, matrix_dim, scalar};
 use super::hits::{HitsColumn, ListsOf, check_hits, hits_type};
 use super::indexes::{Kind, Opened, check_index, named};
 use crate::lookup::EmbeddingLookup;
@@ -77,10 +77,7 @@ impl ScalarUDFImpl for Rerank {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let rows = args.number_rows;
-        let k = match &args.args[3] {
-            ColumnarValue::Scalar(value) => literal_k(NAME, 4, Some(value))?,
-            ColumnarValue::Array(_) => return Err(arg_error(NAME, 4, "k", "must be a literal integer")),
-        };
+        let k = literal_k(NAME, 4, scalar(&args.args[3]))?;
         let uris = cast(&args.args[0].to_array(rows)?, &DataType::Utf8)?;
         let uris = uris.as_string::<i32>();
         let queries = args.args[1].to_array(rows)?;

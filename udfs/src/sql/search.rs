@@ -11,7 +11,7 @@ use datafusion::logical_expr::{
     ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
-use super::args::{Matrices, arg_error, check_count, check_text, literal_k, literal_text, matrix_dim};
+use super::args::{Matrices, arg_error, check_count, check_text, literal_k, literal_text, matrix_dim, scalar};
 use super::hits::{HitsColumn, hits_type};
 use super::indexes::{Kind, Opened, check_index, named};
 use crate::bm25::Bm25Index;
@@ -94,10 +94,7 @@ impl ScalarUDFImpl for Search {
         let rows = args.number_rows;
         let uris = cast(&args.args[0].to_array(rows)?, &DataType::Utf8)?;
         let uris = uris.as_string::<i32>();
-        let k = match &args.args[2] {
-            ColumnarValue::Scalar(value) => literal_k(self.name(), 3, Some(value))?,
-            ColumnarValue::Array(_) => return Err(arg_error(self.name(), 3, "k", "must be a literal integer")),
-        };
+        let k = literal_k(self.name(), 3, scalar(&args.args[2]))?;
         let queries = args.args[1].to_array(rows)?;
         let mut hits = HitsColumn::default();
         match self.kind {
