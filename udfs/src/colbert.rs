@@ -11,11 +11,12 @@
 //!   Lightweight Late Interaction*, NAACL 2022 (arXiv:2112.01488): the
 //!   defaults used here (`query_maxlen` 32, `doc_maxlen` 180, 128-d
 //!   projection in the released checkpoints).
-//! - The BERT forward pass is `candle_transformers::models::bert`
-//!   (Devlin et al. 2019, arXiv:1810.04805); XLM-RoBERTa
-//!   (`model_type: "xlm-roberta"`, Conneau et al. 2020, arXiv:1911.02116) is
-//!   `candle_transformers::models::xlm_roberta`, whose positions start at
-//!   `pad_token_id + 1`.
+//! - The forward pass is BERT's (Devlin et al. 2019, arXiv:1810.04805),
+//!   run on candle without padding: all tokens of a pass in one matrix,
+//!   attention per sequence, so a text's vectors do not depend on the texts
+//!   encoded with it. XLM-RoBERTa (`model_type: "xlm-roberta"`, Conneau et
+//!   al. 2020, arXiv:1911.02116) is the same network with positions starting
+//!   at `pad_token_id + 1`.
 //! - Multilingual E5 (L. Wang et al., arXiv:2402.05672) runs through the
 //!   same code: a BERT encoder with the XLM-R SentencePiece tokenizer, used
 //!   with [`Markers::Prefix`] `"query: "` / `"passage: "`;
@@ -49,7 +50,7 @@
 //! query:    [CLS] [unused0] tok tok … [SEP] [MASK] … [MASK]   (exactly query_maxlen vectors)
 //! document: [CLS] [unused1] tok tok … [SEP]                   (≤ doc_maxlen, punctuation removed)
 //!              │
-//!              ▼ BERT / XLM-R (attention mask: padding never attended)
+//!              ▼ BERT / XLM-R (unpadded; unattended [MASK] tokens are never attended to)
 //!           last hidden state ──► projection (or identity[..dim]) ──► L2 normalise per token
 //!                      └──────► mean over attended tokens ──► L2 normalise  (pooled vector)
 //! ```
@@ -91,6 +92,7 @@ mod error;
 mod files;
 mod input;
 mod model;
+mod transformer;
 
 pub use config::{Device, EncoderConfig, EncoderStyle, Markers, ModelSource};
 pub use encoder::{ColbertEncoder, EncodedText, TextKind, TokenEmbeddings};

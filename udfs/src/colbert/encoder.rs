@@ -10,6 +10,7 @@ use super::error::{ColbertError, Result};
 use super::files;
 use super::input::{PreparedInput, Preparer};
 use super::model::Model;
+use super::transformer::SequenceShape;
 
 /// Whether a text is a query or a document; they are marked, padded and
 /// filtered differently.
@@ -244,9 +245,11 @@ impl ColbertEncoder {
     }
 
     /// The general call: token vectors, their token ids and the pooled vector
-    /// for each text, in input order. Texts are sorted by length and run in
-    /// buckets of [`EncoderConfig::batch_size`], each padded to its longest
-    /// text (padding is masked out, so it does not change the results).
+    /// for each text, in input order. Texts run unpadded, in forward passes
+    /// of [`EncoderConfig::batch_size`] texts, sorted by shape so that texts
+    /// of the same length share their attention products. A text's vectors
+    /// do not depend on the other texts of the call: encoding texts one by
+    /// one or all together gives the same floats.
     ///
     /// ```no_run
     /// # use nodefusion_udfs::colbert::{default_test_model_dir, EncoderConfig, TextKind};
@@ -263,9 +266,10 @@ impl ColbertEncoder {
             .enumerate()
             .map(|(i, t)| self.preparer.prepare(kind, t.as_ref(), i))
             .collect::<Result<Vec<_>>>()?;
-        // Longest first, stable: equal lengths keep their input order.
+        // Longest first, stable: equal shapes keep their input order.
         let mut order: Vec<usize> = (0..inputs.len()).collect();
-        order.sort_by_key(|&i| Reverse(inputs[i].input_ids.len()));
+        let attended = |p: &PreparedInput| p.attention_mask.iter().filter(|&&m| m == 1).count();
+        order.sort_by_cached_key(|&i| Reverse((inputs[i].input_ids.len(), attended(&inputs[i]))));
 
         let mut out: Vec<Option<EncodedText>> = vec![None; inputs.len()];
         for bucket in order.chunks(self.config.batch_size) {
@@ -293,36 +297,29 @@ impl ColbertEncoder {
         Ok(self.encode(kind, texts)?.into_iter().map(|e| e.embeddings).collect())
     }
 
-    /// One forward pass over inputs padded to the longest of them.
+    /// One forward pass over the inputs, unpadded.
     fn run_bucket<'a>(
         &self,
         inputs: impl ExactSizeIterator<Item = &'a PreparedInput> + Clone,
     ) -> Result<Vec<EncodedText>> {
-        let batch = inputs.len();
-        let seq_len = inputs.clone().map(|p| p.input_ids.len()).max().unwrap_or(0);
-        if batch == 0 || seq_len == 0 {
+        if inputs.len() == 0 {
             return Ok(Vec::new());
         }
-        // The pad id is never attended to; it only has to be a valid id.
-        let pad = self.model.info.pad_token_id;
-        let mut ids = vec![pad; batch * seq_len];
-        let mut mask = vec![0u32; batch * seq_len];
-        for (row, p) in inputs.clone().enumerate() {
-            let at = row * seq_len;
-            ids[at..at + p.input_ids.len()].copy_from_slice(&p.input_ids);
-            mask[at..at + p.attention_mask.len()].copy_from_slice(&p.attention_mask);
-        }
-        let output = self.install(|| self.model.forward(&ids, &mask, batch, seq_len))?;
+        let shapes = inputs.clone().map(sequence_shape).collect::<Result<Vec<_>>>()?;
+        let ids: Vec<u32> = inputs.clone().flat_map(|p| p.input_ids.iter().copied()).collect();
+        let output = self.install(|| self.model.forward(&ids, &shapes))?;
 
         let (dim, hidden) = (self.model.dim, self.model.info.hidden_size);
+        let mut first_token = 0;
         Ok(inputs
             .enumerate()
             .map(|(row, p)| {
                 let mut data = Vec::with_capacity(p.kept.len() * dim);
                 for &pos in &p.kept {
-                    let at = (row * seq_len + pos) * dim;
+                    let at = (first_token + pos) * dim;
                     data.extend_from_slice(&output.tokens[at..at + dim]);
                 }
+                first_token += p.input_ids.len();
                 EncodedText {
                     embeddings: TokenEmbeddings {
                         dim,
@@ -344,6 +341,21 @@ impl ColbertEncoder {
             None => self.model.device().with_context(f),
         }
     }
+}
+
+/// A prepared input's length and attended prefix. The preparer attends to
+/// a prefix of each input (query augmentation appends the unattended
+/// tokens), which the unpadded forward pass relies on.
+fn sequence_shape(input: &PreparedInput) -> Result<SequenceShape> {
+    let attended = input.attention_mask.iter().take_while(|&&m| m == 1).count();
+    let len = input.input_ids.len();
+    if input.attention_mask.len() != len || input.attention_mask[attended..].contains(&1) || attended == 0 {
+        return Err(ColbertError::Internal(candle_core::Error::Msg(format!(
+            "an input of {len} tokens whose attention mask is not a non-empty prefix of ones: {:?}",
+            input.attention_mask
+        ))));
+    }
+    Ok(SequenceShape { len, attended })
 }
 
 #[cfg(test)]

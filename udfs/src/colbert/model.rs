@@ -1,40 +1,34 @@
-//! The network: a candle BERT or XLM-RoBERTa encoder (chosen by
-//! `model_type` in `config.json`), the optional ColBERT projection, and the
-//! per-token and pooled normalisation.
+//! The network: a BERT or XLM-RoBERTa encoder (chosen by `model_type` in
+//! `config.json`, run unpadded by [`super::transformer`]), the optional
+//! ColBERT projection, and the per-token and pooled normalisation.
 
 use std::path::Path;
 
 use candle_core::{D, DType, Device, Module, Tensor};
-use candle_nn::{Linear, VarBuilder};
-use candle_transformers::models::bert::{BertModel, Config as BertConfig};
-use candle_transformers::models::xlm_roberta::{Config as XlmRobertaConfig, XLMRobertaModel};
+use candle_nn::{Activation, Linear, VarBuilder};
+use candle_transformers::models::bert::{Config as BertConfig, HiddenAct};
+use candle_transformers::models::xlm_roberta::Config as XlmRobertaConfig;
 use serde::Deserialize;
 
 use super::error::{ColbertError, Result};
 use super::files::{CONFIG_EXPECTED, DenseFiles, ModelFiles, WEIGHTS_EXPECTED, malformed};
+use super::transformer::{SequenceShape, Transformer, TransformerConfig, mean_of_attended};
 
-/// `model_type` values this encoder runs: BERT through candle's `bert`,
-/// XLM-RoBERTa through candle's `xlm_roberta`. A config without
-/// `model_type` is read as BERT.
+/// `model_type` values this encoder runs (their `config.json` is read with
+/// candle's `bert` and `xlm_roberta` configs). A config without `model_type`
+/// is read as BERT.
 const SUPPORTED_MODEL_TYPES: [&str; 2] = ["bert", "xlm-roberta"];
 
 /// Name of the projection tensor in both the Stanford and PyLate layouts.
 const PROJECTION: &str = "linear";
 
-/// Output of one forward pass over a padded batch.
+/// Output of one forward pass.
 pub(crate) struct ForwardOutput {
-    /// `batch × seq_len × dim`, each token vector L2-normalised.
+    /// `Σ len × dim`: each sequence's tokens after the previous sequence's,
+    /// each token vector L2-normalised.
     pub tokens: Vec<f32>,
-    /// `batch × hidden_size`, mean of the attended hidden states, normalised.
+    /// `sequences × hidden_size`, mean of the attended hidden states, normalised.
     pub pooled: Vec<f32>,
-}
-
-/// The transformer under the ColBERT head.
-enum Backbone {
-    Bert(BertModel),
-    /// Positions start at `pad_token_id + 1`, computed by candle from the
-    /// ids (padding ids get the padding position).
-    XlmRoberta(XLMRobertaModel),
 }
 
 /// What the encoder needs to know about the backbone, whatever its kind.
@@ -47,8 +41,6 @@ pub(crate) struct BackboneInfo {
     /// Most tokens per sequence: `max_position_embeddings`, less the
     /// `pad_token_id + 1` positions XLM-RoBERTa reserves.
     pub max_tokens: usize,
-    /// Id used to pad a batch (never attended to).
-    pub pad_token_id: u32,
 }
 
 /// The parsed `config.json`.
@@ -65,22 +57,79 @@ impl BackboneConfig {
                 hidden_size: c.hidden_size,
                 vocab_size: c.vocab_size,
                 max_tokens: c.max_position_embeddings,
-                pad_token_id: c.pad_token_id as u32,
             },
             BackboneConfig::XlmRoberta(c) => BackboneInfo {
                 model_type: "xlm-roberta",
                 hidden_size: c.hidden_size,
                 vocab_size: c.vocab_size,
                 max_tokens: c.max_position_embeddings.saturating_sub(c.pad_token_id as usize + 1),
-                pad_token_id: c.pad_token_id,
             },
+        }
+    }
+
+    fn transformer(&self) -> TransformerConfig {
+        match self {
+            BackboneConfig::Bert(c) => TransformerConfig {
+                hidden_size: c.hidden_size,
+                heads: c.num_attention_heads,
+                layers: c.num_hidden_layers,
+                intermediate_size: c.intermediate_size,
+                activation: match c.hidden_act {
+                    HiddenAct::Gelu => Activation::Gelu,
+                    HiddenAct::GeluApproximate => Activation::NewGelu,
+                    HiddenAct::Relu => Activation::Relu,
+                },
+                layer_norm_eps: c.layer_norm_eps,
+                vocab_size: c.vocab_size,
+                max_position_embeddings: c.max_position_embeddings,
+                type_vocab_size: c.type_vocab_size,
+                first_position: 0,
+            },
+            BackboneConfig::XlmRoberta(c) => TransformerConfig {
+                hidden_size: c.hidden_size,
+                heads: c.num_attention_heads,
+                layers: c.num_hidden_layers,
+                intermediate_size: c.intermediate_size,
+                activation: c.hidden_act,
+                layer_norm_eps: c.layer_norm_eps,
+                vocab_size: c.vocab_size,
+                max_position_embeddings: c.max_position_embeddings,
+                type_vocab_size: c.type_vocab_size,
+                first_position: c.pad_token_id + 1,
+            },
+        }
+    }
+
+    /// Where the encoder's tensors are: base-model checkpoints have them at
+    /// the root, masked-LM and classifier checkpoints under `bert.` or
+    /// `roberta.`.
+    fn root<'a>(&self, vb: &VarBuilder<'a>) -> VarBuilder<'a> {
+        if vb.contains_tensor("embeddings.word_embeddings.weight") {
+            return vb.clone();
+        }
+        match self {
+            BackboneConfig::Bert(_) => vb.pp("bert"),
+            BackboneConfig::XlmRoberta(_) => vb.pp("roberta"),
+        }
+    }
+
+    fn expected_weights(&self) -> &'static str {
+        match self {
+            BackboneConfig::Bert(_) => {
+                "BERT weights matching config.json (embeddings.*, encoder.layer.N.*, \
+                 optionally under a bert. prefix)"
+            }
+            BackboneConfig::XlmRoberta(_) => {
+                "XLM-RoBERTa weights matching config.json (embeddings.*, encoder.layer.N.*, \
+                 optionally under a roberta. prefix)"
+            }
         }
     }
 }
 
 /// Encoder plus projection, ready to run.
 pub(crate) struct Model {
-    backbone: Backbone,
+    backbone: Transformer,
     projection: Vec<Linear>,
     device: Device,
     pub info: BackboneInfo,
@@ -109,33 +158,8 @@ impl Model {
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&files.weights], DType::F32, device) }
             .map_err(|e| malformed(&files.weights, WEIGHTS_EXPECTED, e))?;
         let info = config.info();
-        let backbone = match &config {
-            BackboneConfig::Bert(c) => BertModel::load(vb.clone(), c).map(Backbone::Bert).map_err(|e| {
-                malformed(
-                    &files.weights,
-                    "BERT weights matching config.json (embeddings.*, encoder.layer.N.*, \
-                     optionally under a bert. prefix)",
-                    e,
-                )
-            })?,
-            BackboneConfig::XlmRoberta(c) => {
-                // Base-model checkpoints have the names at the root; masked-LM
-                // and classifier checkpoints under `roberta.`.
-                let root = if vb.contains_tensor("embeddings.word_embeddings.weight") {
-                    vb.clone()
-                } else {
-                    vb.pp("roberta")
-                };
-                XLMRobertaModel::new(c, root).map(Backbone::XlmRoberta).map_err(|e| {
-                    malformed(
-                        &files.weights,
-                        "XLM-RoBERTa weights matching config.json (embeddings.*, encoder.layer.N.*, \
-                         optionally under a roberta. prefix)",
-                        e,
-                    )
-                })?
-            }
-        };
+        let backbone = Transformer::load(config.root(&vb), &config.transformer())
+            .map_err(|e| malformed(&files.weights, config.expected_weights(), e))?;
 
         let mut projection = Vec::new();
         let mut width = info.hidden_size;
@@ -185,30 +209,19 @@ impl Model {
         !self.projection.is_empty()
     }
 
-    /// Runs a padded batch: `ids` and `mask` are `batch × seq_len`, row-major.
-    pub(crate) fn forward(&self, ids: &[u32], mask: &[u32], batch: usize, seq_len: usize) -> Result<ForwardOutput> {
-        let _span = tracing::trace_span!("colbert.forward", batch, seq_len).entered();
-        let ids = Tensor::from_slice(ids, (batch, seq_len), &self.device)?;
-        let token_types = ids.zeros_like()?;
-        let mask = Tensor::from_slice(mask, (batch, seq_len), &self.device)?;
-        let hidden = match &self.backbone {
-            Backbone::Bert(bert) => bert.forward(&ids, &token_types, Some(&mask))?,
-            Backbone::XlmRoberta(model) => model.forward(&ids, &mask, &token_types, None, None, None)?,
-        };
-
-        // Pooled: mean over the attended tokens of the last hidden state.
-        let weights = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
-        let summed = hidden.broadcast_mul(&weights)?.sum(1)?;
-        // At least the start token is attended; the clamp only guards the division.
-        let count = weights.sum(1)?.clamp(1f32, f32::MAX)?;
-        let pooled = l2_normalize(&summed.broadcast_div(&count)?)?;
-
+    /// Runs sequences unpadded: `ids` holds them one after another, `shapes`
+    /// their shapes in the same order. A sequence's output does not depend
+    /// on the others (see [`super::transformer`]).
+    pub(crate) fn forward(&self, ids: &[u32], shapes: &[SequenceShape]) -> Result<ForwardOutput> {
+        let _span = tracing::trace_span!("colbert.forward", sequences = shapes.len(), tokens = ids.len()).entered();
+        let hidden = self.backbone.forward(ids, shapes, &self.device)?;
+        let pooled = l2_normalize(&mean_of_attended(&hidden, shapes)?)?;
         let mut tokens = hidden;
         for layer in &self.projection {
             tokens = layer.forward(&tokens)?;
         }
         if self.dim < self.projected_dim {
-            tokens = tokens.narrow(2, 0, self.dim)?;
+            tokens = tokens.narrow(1, 0, self.dim)?;
         }
         let tokens = l2_normalize(&tokens)?;
         Ok(ForwardOutput {

@@ -1,0 +1,231 @@
+//! The transformer under the ColBERT head, run without padding.
+//!
+//! BERT and XLM-RoBERTa share one post-LayerNorm encoder; they differ only
+//! in where positions start. All tokens of a forward pass form one
+//! `tokens × hidden` matrix, so the dense layers, most of the work, see no
+//! padding at all. Attention runs once per group of sequences with the same
+//! shape.
+//!
+//! A text's vectors do not depend on the other texts of its pass. Every
+//! reduction over its tokens (softmax sums, the attention products) has the
+//! text's own length, whatever else the pass holds. The dense layers' sums
+//! run over the hidden width in an order that does not depend on the number
+//! of rows. Padded attention lacks this property: candle's vectorised sum
+//! adds a row in chunks of 32 and then the rest one by one, so padding a row
+//! changes its rounding. Without it, a cache, two engines that split the
+//! work differently, and SQL all see the same floats.
+
+use candle_core::{DType, Device, Module, Result, Tensor};
+use candle_nn::{Activation, Embedding, LayerNorm, Linear, VarBuilder};
+
+/// The sizes and settings of a BERT-style encoder, read from `config.json`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct TransformerConfig {
+    pub hidden_size: usize,
+    pub heads: usize,
+    pub layers: usize,
+    pub intermediate_size: usize,
+    pub activation: Activation,
+    pub layer_norm_eps: f64,
+    pub vocab_size: usize,
+    pub max_position_embeddings: usize,
+    pub type_vocab_size: usize,
+    /// Position of a sequence's first token: 0 for BERT, `pad_token_id + 1`
+    /// for XLM-RoBERTa.
+    pub first_position: u32,
+}
+
+/// The shape of one sequence in a pass: `len` tokens, of which the first
+/// `attended` may be attended to (ColBERT's query augmentation appends
+/// tokens that others do not attend to).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SequenceShape {
+    pub len: usize,
+    pub attended: usize,
+}
+
+/// One encoder layer, with the query, key and value projections fused into
+/// one matrix.
+struct Layer {
+    qkv: Linear,
+    attention_output: Linear,
+    attention_norm: LayerNorm,
+    intermediate: Linear,
+    activation: Activation,
+    output: Linear,
+    output_norm: LayerNorm,
+}
+
+/// Embeddings and encoder layers, loaded from a checkpoint.
+pub(crate) struct Transformer {
+    words: Embedding,
+    positions: Embedding,
+    /// Token type 0's row (every token here has type 0), `1 × hidden`.
+    token_type: Tensor,
+    embedding_norm: LayerNorm,
+    layers: Vec<Layer>,
+    heads: usize,
+    head_dim: usize,
+    first_position: u32,
+    max_position_embeddings: usize,
+}
+
+impl Transformer {
+    /// Loads `embeddings.*` and `encoder.layer.N.*` from `vb` (already
+    /// narrowed to the model's prefix).
+    pub(crate) fn load(vb: VarBuilder, config: &TransformerConfig) -> Result<Self> {
+        let hidden = config.hidden_size;
+        if config.heads == 0 || !hidden.is_multiple_of(config.heads) {
+            candle_core::bail!(
+                "hidden_size {hidden} is not a multiple of num_attention_heads {}",
+                config.heads
+            );
+        }
+        let embeddings = vb.pp("embeddings");
+        let token_types = candle_nn::embedding(config.type_vocab_size, hidden, embeddings.pp("token_type_embeddings"))?;
+        let layers = (0..config.layers)
+            .map(|i| Layer::load(vb.pp(format!("encoder.layer.{i}")), config))
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            words: candle_nn::embedding(config.vocab_size, hidden, embeddings.pp("word_embeddings"))?,
+            positions: candle_nn::embedding(
+                config.max_position_embeddings,
+                hidden,
+                embeddings.pp("position_embeddings"),
+            )?,
+            token_type: token_types.embeddings().narrow(0, 0, 1)?,
+            embedding_norm: candle_nn::layer_norm(hidden, config.layer_norm_eps, embeddings.pp("LayerNorm"))?,
+            layers,
+            heads: config.heads,
+            head_dim: hidden / config.heads,
+            first_position: config.first_position,
+            max_position_embeddings: config.max_position_embeddings,
+        })
+    }
+
+    /// The last hidden state of every token: `ids` holds the sequences one
+    /// after another, `shapes` their shapes in the same order. Returns
+    /// `Σ len × hidden`.
+    pub(crate) fn forward(&self, ids: &[u32], shapes: &[SequenceShape], device: &Device) -> Result<Tensor> {
+        let total: usize = shapes.iter().map(|s| s.len).sum();
+        if total != ids.len() {
+            candle_core::bail!("{} token ids for sequences of {total} tokens in all", ids.len());
+        }
+        if let Some(s) = shapes.iter().find(|s| s.attended == 0 || s.attended > s.len) {
+            candle_core::bail!("a sequence of {} tokens with {} attended", s.len, s.attended);
+        }
+        let longest = shapes.iter().map(|s| s.len).max().unwrap_or(0);
+        if self.first_position as usize + longest > self.max_position_embeddings {
+            candle_core::bail!(
+                "a sequence of {longest} tokens does not fit {} position embeddings",
+                self.max_position_embeddings
+            );
+        }
+        let positions: Vec<u32> = shapes
+            .iter()
+            .flat_map(|s| (0..s.len as u32).map(|i| self.first_position + i))
+            .collect();
+        let ids = Tensor::from_slice(ids, ids.len(), device)?;
+        let positions = Tensor::from_slice(&positions, positions.len(), device)?;
+        // The order of the sums is BERT's: words + token type, then positions.
+        let embedded = self
+            .words
+            .forward(&ids)?
+            .broadcast_add(&self.token_type)?
+            .add(&self.positions.forward(&positions)?)?;
+        let mut hidden = self.embedding_norm.forward(&embedded)?;
+        for layer in &self.layers {
+            let _span = tracing::trace_span!("colbert.layer").entered();
+            let context = self.attention(&layer.qkv.forward(&hidden)?, shapes)?;
+            hidden = layer.finish(&context, &hidden)?;
+        }
+        Ok(hidden)
+    }
+
+    /// Scaled dot-product attention of each sequence over its own attended
+    /// tokens, from the fused `Σ len × 3·hidden` projections; one batched
+    /// product per run of sequences of the same shape.
+    fn attention(&self, qkv: &Tensor, shapes: &[SequenceShape]) -> Result<Tensor> {
+        let (heads, head_dim) = (self.heads, self.head_dim);
+        let scale = (head_dim as f64).sqrt();
+        let mut contexts = Vec::new();
+        let mut at = 0;
+        for run in shapes.chunk_by(|a, b| a == b) {
+            let SequenceShape { len, attended } = run[0];
+            let n = run.len();
+            let rows = qkv.narrow(0, at, n * len)?.reshape((n, len, 3, heads, head_dim))?;
+            // (n, heads, tokens, head_dim), keys and values cut to the attended ones.
+            let part = |which: usize, tokens: usize| {
+                rows.narrow(2, which, 1)?
+                    .squeeze(2)?
+                    .narrow(1, 0, tokens)?
+                    .transpose(1, 2)?
+                    .contiguous()
+            };
+            let (q, k, v) = (part(0, len)?, part(1, attended)?, part(2, attended)?);
+            let scores = (q.matmul(&k.t()?)? / scale)?;
+            let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+            let context = probs
+                .matmul(&v)?
+                .transpose(1, 2)?
+                .reshape((n * len, heads * head_dim))?;
+            contexts.push(context);
+            at += n * len;
+        }
+        Tensor::cat(&contexts, 0)
+    }
+}
+
+impl Layer {
+    fn load(vb: VarBuilder, config: &TransformerConfig) -> Result<Self> {
+        let (hidden, eps) = (config.hidden_size, config.layer_norm_eps);
+        let attention = vb.pp("attention");
+        let projections =
+            ["query", "key", "value"].map(|name| candle_nn::linear(hidden, hidden, attention.pp("self").pp(name)));
+        let [q, k, v] = projections;
+        let (q, k, v) = (q?, k?, v?);
+        let weight = Tensor::cat(&[q.weight(), k.weight(), v.weight()], 0)?;
+        let biases = [&q, &k, &v].map(|l| l.bias().cloned());
+        let bias = match biases {
+            [Some(q), Some(k), Some(v)] => Some(Tensor::cat(&[q, k, v], 0)?),
+            _ => None,
+        };
+        Ok(Self {
+            qkv: Linear::new(weight, bias),
+            attention_output: candle_nn::linear(hidden, hidden, attention.pp("output").pp("dense"))?,
+            attention_norm: candle_nn::layer_norm(hidden, eps, attention.pp("output").pp("LayerNorm"))?,
+            intermediate: candle_nn::linear(hidden, config.intermediate_size, vb.pp("intermediate").pp("dense"))?,
+            activation: config.activation,
+            output: candle_nn::linear(config.intermediate_size, hidden, vb.pp("output").pp("dense"))?,
+            output_norm: candle_nn::layer_norm(hidden, eps, vb.pp("output").pp("LayerNorm"))?,
+        })
+    }
+
+    /// Everything after attention: output projection, residual and norm,
+    /// then the feed-forward block with its residual and norm.
+    fn finish(&self, context: &Tensor, input: &Tensor) -> Result<Tensor> {
+        let attended = self
+            .attention_norm
+            .forward(&self.attention_output.forward(context)?.add(input)?)?;
+        let up = self.activation.forward(&self.intermediate.forward(&attended)?)?;
+        self.output_norm.forward(&self.output.forward(&up)?.add(&attended)?)
+    }
+}
+
+/// Mean of each sequence's attended hidden states: `sequences × hidden`.
+pub(crate) fn mean_of_attended(hidden: &Tensor, shapes: &[SequenceShape]) -> Result<Tensor> {
+    let width = hidden.dim(1)?;
+    let mut means = Vec::new();
+    let mut at = 0;
+    for run in shapes.chunk_by(|a, b| a == b) {
+        let SequenceShape { len, attended } = run[0];
+        let n = run.len();
+        let rows = hidden.narrow(0, at, n * len)?.reshape((n, len, width))?;
+        means.push((rows.narrow(1, 0, attended)?.sum(1)? / attended as f64)?);
+        at += n * len;
+    }
+    if means.is_empty() {
+        return Tensor::zeros((0, width), DType::F32, hidden.device());
+    }
+    Tensor::cat(&means, 0)
+}
