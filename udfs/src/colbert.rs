@@ -90,6 +90,7 @@ mod config;
 mod encoder;
 mod error;
 mod files;
+mod gelu;
 mod input;
 mod model;
 mod transformer;

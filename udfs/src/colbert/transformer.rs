@@ -18,6 +18,8 @@
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{Activation, Embedding, LayerNorm, Linear, VarBuilder};
 
+use super::gelu::gelu_erf;
+
 /// The sizes and settings of a BERT-style encoder, read from `config.json`.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct TransformerConfig {
@@ -177,6 +179,15 @@ impl Transformer {
 }
 
 impl Layer {
+    /// The feed-forward activation; the exact GELU, the usual one, runs
+    /// through the vectorised [`gelu_erf`].
+    fn activate(&self, x: &Tensor) -> Result<Tensor> {
+        match self.activation {
+            Activation::Gelu => gelu_erf(x),
+            other => other.forward(x),
+        }
+    }
+
     fn load(vb: VarBuilder, config: &TransformerConfig) -> Result<Self> {
         let (hidden, eps) = (config.hidden_size, config.layer_norm_eps);
         let attention = vb.pp("attention");
@@ -207,7 +218,7 @@ impl Layer {
         let attended = self
             .attention_norm
             .forward(&self.attention_output.forward(context)?.add(input)?)?;
-        let up = self.activation.forward(&self.intermediate.forward(&attended)?)?;
+        let up = self.activate(&self.intermediate.forward(&attended)?)?;
         self.output_norm.forward(&self.output.forward(&up)?.add(&attended)?)
     }
 }

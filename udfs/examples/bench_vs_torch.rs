@@ -1,0 +1,210 @@
+//! multilingual-e5-small passage encoding, nodefusion against PyTorch, on
+//! the same real Hebrew verses, the same token ids and the same threads, in
+//! one run, printed as a markdown table.
+//!
+//! ```text
+//! scripts/fetch-e5.sh
+//! cargo run -p nodefusion-retrieval --example build_mishnah   # the verses
+//! cargo run -p nodefusion-udfs --example bench_vs_torch -- \
+//!     [--texts 1000] [--threads 2] [--batch 32] [--python python3] [--passages FILE.parquet]
+//! ```
+//!
+//! The verses are `--texts` rows spread evenly over the corpus's
+//! `passages.parquet` (`<cache>/data/mishnah/` by default). The encoder
+//! prepares them as the pipeline does (e5 style: `passage: ` prefix, Hebrew
+//! normalised), encodes them, and writes each text's token ids and pooled
+//! vector to a file. `bench_e5_torch.py`, run with `--python` (which needs
+//! torch and transformers), then encodes the same ids with transformers in
+//! f32 and checks that its pooled vectors agree. Without a working Python
+//! the table has nodefusion's row only.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use datafusion::arrow::array::{Array, StringArray};
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use nodefusion_udfs::colbert::{E5_MODEL_NAME, EncoderStyle, TextKind, model_cache_dir};
+use serde::Deserialize;
+
+type BoxError = Box<dyn std::error::Error>;
+
+struct Args {
+    texts: usize,
+    threads: usize,
+    batch: usize,
+    python: String,
+    passages: PathBuf,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        texts: 1000,
+        threads: 2,
+        batch: 32,
+        python: "python3".into(),
+        passages: model_cache_dir(E5_MODEL_NAME)
+            .parent()
+            .and_then(|models| models.parent())
+            .map(|cache| cache.join("data/mishnah/passages.parquet"))
+            .unwrap_or_default(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        let number = || value.parse::<usize>().map_err(|e| format!("{flag}: {e}"));
+        match flag.as_str() {
+            "--texts" => args.texts = number()?.max(1),
+            "--threads" => args.threads = number()?.max(1),
+            "--batch" => args.batch = number()?.max(1),
+            "--python" => args.python = value,
+            "--passages" => args.passages = value.into(),
+            other => {
+                return Err(format!(
+                    "unknown flag {other}; use --texts, --threads, --batch, --python, --passages"
+                ));
+            }
+        }
+    }
+    Ok(args)
+}
+
+/// `n` texts spread evenly over the `text` column of a passages file.
+fn read_verses(path: &PathBuf, n: usize) -> Result<Vec<String>, BoxError> {
+    let file = std::fs::File::open(path).map_err(|e| {
+        format!(
+            "{}: {e} (run `cargo run -p nodefusion-retrieval --example build_mishnah`, or pass --passages)",
+            path.display()
+        )
+    })?;
+    let mut all = Vec::new();
+    for batch in ParquetRecordBatchReaderBuilder::try_new(file)?.build()? {
+        let batch = batch?;
+        let column = batch
+            .column_by_name("text")
+            .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+            .ok_or_else(|| format!("{}: no utf8 column 'text'", path.display()))?;
+        all.extend(
+            (0..column.len())
+                .filter(|&i| column.is_valid(i))
+                .map(|i| column.value(i).to_owned()),
+        );
+    }
+    if all.len() < n {
+        return Err(format!("{} has {} texts, fewer than --texts {n}", path.display(), all.len()).into());
+    }
+    let step = all.len() / n;
+    Ok(all.into_iter().step_by(step).take(n).collect())
+}
+
+#[derive(Deserialize)]
+struct TorchRow {
+    seconds: f64,
+    tokens: usize,
+    threads: usize,
+    torch: String,
+    transformers: String,
+    min_cosine: f64,
+}
+
+fn main() -> Result<(), BoxError> {
+    let args = parse_args()?;
+    let texts = read_verses(&args.passages, args.texts)?;
+    let model_dir = model_cache_dir(E5_MODEL_NAME);
+    let config = nodefusion_udfs::colbert::EncoderConfig {
+        threads: Some(args.threads),
+        batch_size: args.batch,
+        ..EncoderStyle::E5.config(&model_dir)
+    };
+    let encoder = config
+        .load()
+        .map_err(|e| format!("{e} (run scripts/fetch-e5.sh to create {})", model_dir.display()))?;
+
+    encoder.encode(TextKind::Document, &texts[..texts.len().min(16)])?; // warm-up
+    let start = Instant::now();
+    let encoded = encoder.encode(TextKind::Document, &texts)?;
+    let seconds = start.elapsed().as_secs_f64();
+
+    let ids_file = tempfile::NamedTempFile::new()?;
+    let mut out = std::io::BufWriter::new(ids_file.as_file());
+    let mut tokens = 0;
+    for (text, e) in texts.iter().zip(&encoded) {
+        let ids = encoder.prepare(TextKind::Document, text)?.input_ids;
+        tokens += ids.len();
+        serde_json::to_writer(&mut out, &serde_json::json!({ "ids": ids, "pooled": e.pooled }))?;
+        writeln!(out)?;
+    }
+    out.flush()?;
+    drop(out);
+
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/bench_e5_torch.py");
+    let torch = Command::new(&args.python)
+        .arg(script)
+        .arg(ids_file.path())
+        .arg(&model_dir)
+        .args([
+            "--threads",
+            &args.threads.to_string(),
+            "--batch",
+            &args.batch.to_string(),
+        ])
+        .output();
+    let torch: Option<TorchRow> = match torch {
+        Ok(output) if output.status.success() => Some(serde_json::from_slice(&output.stdout)?),
+        Ok(output) => {
+            eprintln!(
+                "{} {script} failed ({}); no PyTorch row:\n{}",
+                args.python,
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            );
+            None
+        }
+        Err(e) => {
+            eprintln!("could not run {}: {e}; no PyTorch row", args.python);
+            None
+        }
+    };
+
+    println!(
+        "multilingual-e5-small, encode(Document) of {} verses of {} ({tokens} tokens), \
+         {} threads, batches of {}\n",
+        texts.len(),
+        args.passages.display(),
+        args.threads,
+        args.batch
+    );
+    println!("| engine | seconds | verses/s | tokens/s | vs PyTorch |");
+    println!("|---|---:|---:|---:|---:|");
+    let ratio = |s: f64| {
+        torch
+            .as_ref()
+            .map_or("–".to_owned(), |t| format!("{:.2}x", t.seconds / s))
+    };
+    println!(
+        "| nodefusion (candle, f32, tokenisation included) | {seconds:.2} | {:.1} | {:.0} | {} |",
+        texts.len() as f64 / seconds,
+        tokens as f64 / seconds,
+        ratio(seconds)
+    );
+    if let Some(t) = &torch {
+        if t.tokens != tokens {
+            return Err(format!("PyTorch ran {} tokens, nodefusion {tokens}", t.tokens).into());
+        }
+        println!(
+            "| PyTorch {} + transformers {} (f32, {} threads) | {:.2} | {:.1} | {:.0} | 1.00x |",
+            t.torch,
+            t.transformers,
+            t.threads,
+            t.seconds,
+            texts.len() as f64 / t.seconds,
+            tokens as f64 / t.seconds
+        );
+        println!(
+            "\nLowest cosine between the two engines' pooled vectors: {:.6}",
+            t.min_cosine
+        );
+    }
+    Ok(())
+}
