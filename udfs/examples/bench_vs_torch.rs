@@ -128,9 +128,14 @@ fn main() -> Result<(), BoxError> {
 
     let ids_file = tempfile::NamedTempFile::new()?;
     let mut out = std::io::BufWriter::new(ids_file.as_file());
+    let start = Instant::now();
+    let prepared = texts
+        .iter()
+        .map(|t| encoder.prepare(TextKind::Document, t).map(|p| p.input_ids))
+        .collect::<Result<Vec<_>, _>>()?;
+    let tokenising = start.elapsed().as_secs_f64();
     let mut tokens = 0;
-    for (text, e) in texts.iter().zip(&encoded) {
-        let ids = encoder.prepare(TextKind::Document, text)?.input_ids;
+    for (ids, e) in prepared.iter().zip(&encoded) {
         tokens += ids.len();
         serde_json::to_writer(&mut out, &serde_json::json!({ "ids": ids, "pooled": e.pooled }))?;
         writeln!(out)?;
@@ -206,5 +211,6 @@ fn main() -> Result<(), BoxError> {
             t.min_cosine
         );
     }
+    println!("Tokenising the verses alone (in nodefusion's time, not in PyTorch's): {tokenising:.2} s");
     Ok(())
 }

@@ -86,13 +86,16 @@
 //! # fn dot(a: &[f32], b: &[f32]) -> f32 { a.iter().zip(b).map(|(x, y)| x * y).sum() }
 //! ```
 
+mod attention;
 mod config;
+mod dense;
 mod encoder;
 mod error;
 mod files;
 mod gelu;
 mod input;
 mod model;
+mod simd;
 mod transformer;
 
 pub use config::{Device, EncoderConfig, EncoderStyle, Markers, ModelSource};

@@ -3,8 +3,8 @@
 //! BERT and XLM-RoBERTa share one post-LayerNorm encoder; they differ only
 //! in where positions start. All tokens of a forward pass form one
 //! `tokens × hidden` matrix, so the dense layers, most of the work, see no
-//! padding at all. Attention runs once per group of sequences with the same
-//! shape.
+//! padding at all. Attention ([`super::attention`]) runs per sequence over
+//! its own tokens.
 //!
 //! A text's vectors do not depend on the other texts of its pass. Every
 //! reduction over its tokens (softmax sums, the attention products) has the
@@ -18,6 +18,8 @@
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{Activation, Embedding, LayerNorm, Linear, VarBuilder};
 
+use super::attention::attention;
+use super::dense::Dense;
 use super::gelu::gelu_erf;
 
 /// The sizes and settings of a BERT-style encoder, read from `config.json`.
@@ -49,12 +51,12 @@ pub(crate) struct SequenceShape {
 /// One encoder layer, with the query, key and value projections fused into
 /// one matrix.
 struct Layer {
-    qkv: Linear,
-    attention_output: Linear,
+    qkv: Dense,
+    attention_output: Dense,
     attention_norm: LayerNorm,
-    intermediate: Linear,
+    intermediate: Dense,
     activation: Activation,
-    output: Linear,
+    output: Dense,
     output_norm: LayerNorm,
 }
 
@@ -138,43 +140,10 @@ impl Transformer {
         let mut hidden = self.embedding_norm.forward(&embedded)?;
         for layer in &self.layers {
             let _span = tracing::trace_span!("colbert.layer").entered();
-            let context = self.attention(&layer.qkv.forward(&hidden)?, shapes)?;
+            let context = attention(&layer.qkv.forward(&hidden)?, shapes, self.heads, self.head_dim)?;
             hidden = layer.finish(&context, &hidden)?;
         }
         Ok(hidden)
-    }
-
-    /// Scaled dot-product attention of each sequence over its own attended
-    /// tokens, from the fused `Σ len × 3·hidden` projections; one batched
-    /// product per run of sequences of the same shape.
-    fn attention(&self, qkv: &Tensor, shapes: &[SequenceShape]) -> Result<Tensor> {
-        let (heads, head_dim) = (self.heads, self.head_dim);
-        let scale = (head_dim as f64).sqrt();
-        let mut contexts = Vec::new();
-        let mut at = 0;
-        for run in shapes.chunk_by(|a, b| a == b) {
-            let SequenceShape { len, attended } = run[0];
-            let n = run.len();
-            let rows = qkv.narrow(0, at, n * len)?.reshape((n, len, 3, heads, head_dim))?;
-            // (n, heads, tokens, head_dim), keys and values cut to the attended ones.
-            let part = |which: usize, tokens: usize| {
-                rows.narrow(2, which, 1)?
-                    .squeeze(2)?
-                    .narrow(1, 0, tokens)?
-                    .transpose(1, 2)?
-                    .contiguous()
-            };
-            let (q, k, v) = (part(0, len)?, part(1, attended)?, part(2, attended)?);
-            let scores = (q.matmul(&k.t()?)? / scale)?;
-            let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-            let context = probs
-                .matmul(&v)?
-                .transpose(1, 2)?
-                .reshape((n * len, heads * head_dim))?;
-            contexts.push(context);
-            at += n * len;
-        }
-        Tensor::cat(&contexts, 0)
     }
 }
 
@@ -201,13 +170,14 @@ impl Layer {
             [Some(q), Some(k), Some(v)] => Some(Tensor::cat(&[q, k, v], 0)?),
             _ => None,
         };
+        let dense = |inputs, outputs, vb: VarBuilder| Dense::new(&candle_nn::linear(inputs, outputs, vb)?);
         Ok(Self {
-            qkv: Linear::new(weight, bias),
-            attention_output: candle_nn::linear(hidden, hidden, attention.pp("output").pp("dense"))?,
+            qkv: Dense::new(&Linear::new(weight, bias))?,
+            attention_output: dense(hidden, hidden, attention.pp("output").pp("dense"))?,
             attention_norm: candle_nn::layer_norm(hidden, eps, attention.pp("output").pp("LayerNorm"))?,
-            intermediate: candle_nn::linear(hidden, config.intermediate_size, vb.pp("intermediate").pp("dense"))?,
+            intermediate: dense(hidden, config.intermediate_size, vb.pp("intermediate").pp("dense"))?,
             activation: config.activation,
-            output: candle_nn::linear(config.intermediate_size, hidden, vb.pp("output").pp("dense"))?,
+            output: dense(config.intermediate_size, hidden, vb.pp("output").pp("dense"))?,
             output_norm: candle_nn::layer_norm(hidden, eps, vb.pp("output").pp("LayerNorm"))?,
         })
     }
@@ -217,9 +187,9 @@ impl Layer {
     fn finish(&self, context: &Tensor, input: &Tensor) -> Result<Tensor> {
         let attended = self
             .attention_norm
-            .forward(&self.attention_output.forward(context)?.add(input)?)?;
+            .forward(&self.attention_output.forward_plus(context, input)?)?;
         let up = self.activate(&self.intermediate.forward(&attended)?)?;
-        self.output_norm.forward(&self.output.forward(&up)?.add(&attended)?)
+        self.output_norm.forward(&self.output.forward_plus(&up, &attended)?)
     }
 }
 

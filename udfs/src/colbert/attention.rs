@@ -1,0 +1,250 @@
+//! Scaled dot-product attention of each sequence over its own attended
+//! tokens, read straight from the fused query/key/value projections.
+//!
+//! One task per sequence (run in parallel); for each head, two strided
+//! gemm products on the `Σ len × 3·hidden` rows, with no copy, transpose
+//! or padding. The `1/√head_dim` scale is gemm's factor on the product, and
+//! the softmax between the two products is vectorised ([`super::simd`]).
+//! A sequence's result depends on its own rows only.
+
+use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
+use gemm::{Parallelism, gemm};
+use rayon::prelude::*;
+
+use super::simd::exp_non_positive;
+use super::transformer::SequenceShape;
+
+/// Attention for the sequences `shapes` (in order) from `qkv`
+/// (`Σ len × 3·heads·head_dim`: queries, keys, values, each head's
+/// `head_dim` columns side by side). Returns `Σ len × heads·head_dim`.
+pub(crate) fn attention(qkv: &Tensor, shapes: &[SequenceShape], heads: usize, head_dim: usize) -> Result<Tensor> {
+    qkv.apply_op1_no_bwd(&Attention {
+        shapes,
+        heads,
+        head_dim,
+    })
+}
+
+struct Attention<'a> {
+    shapes: &'a [SequenceShape],
+    heads: usize,
+    head_dim: usize,
+}
+
+impl CustomOp1 for Attention<'_> {
+    fn name(&self) -> &'static str {
+        "nodefusion-attention"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let CpuStorage::F32(data) = storage else {
+            candle_core::bail!("{}: expects f32", self.name());
+        };
+        let Some((start, end)) = layout.contiguous_offsets() else {
+            candle_core::bail!("{}: expects a contiguous tensor", self.name());
+        };
+        let qkv = &data[start..end];
+        let hidden = self.heads * self.head_dim;
+        let tokens: usize = self.shapes.iter().map(|s| s.len).sum();
+        if layout.shape().dims() != [tokens, 3 * hidden] {
+            candle_core::bail!(
+                "{}: projections of shape {:?}, expected [{tokens}, {}]",
+                self.name(),
+                layout.shape(),
+                3 * hidden
+            );
+        }
+        if let Some(s) = self.shapes.iter().find(|s| s.attended == 0 || s.attended > s.len) {
+            candle_core::bail!("{}: {} tokens with {} attended", self.name(), s.len, s.attended);
+        }
+
+        let mut out = vec![0f32; tokens * hidden];
+        // Each sequence's output rows, with its first token's index.
+        let mut tasks = Vec::with_capacity(self.shapes.len());
+        let (mut rest, mut first) = (out.as_mut_slice(), 0);
+        for &shape in self.shapes {
+            let (rows, tail) = rest.split_at_mut(shape.len * hidden);
+            tasks.push((first, shape, rows));
+            (rest, first) = (tail, first + shape.len);
+        }
+        tasks
+            .into_par_iter()
+            .for_each(|(first, shape, rows)| self.sequence(qkv, first, shape, rows));
+        Ok((CpuStorage::F32(out), Shape::from_dims(&[tokens, hidden])))
+    }
+}
+
+impl Attention<'_> {
+    /// All heads of one sequence, whose tokens start at row `first`, into
+    /// its `len × hidden` output rows.
+    fn sequence(&self, qkv: &[f32], first: usize, shape: SequenceShape, rows: &mut [f32]) {
+        let (hidden, head_dim) = (self.heads * self.head_dim, self.head_dim);
+        let (len, attended) = (shape.len, shape.attended);
+        let stride = 3 * hidden;
+        let mine = &qkv[first * stride..(first + len) * stride];
+        let mut scores = vec![0f32; len * attended];
+        let scale = 1.0 / (head_dim as f32).sqrt();
+        for head in 0..self.heads {
+            let (q, k, v) = (
+                &mine[head * head_dim..],
+                &mine[hidden + head * head_dim..],
+                &mine[2 * hidden + head * head_dim..],
+            );
+            // SAFETY: every pointer stays inside its slice: q reads rows
+            // 0..len and k, v rows 0..attended (attended ≤ len) of `mine`,
+            // head_dim columns each from their offset, which checked
+            // slicing above put inside the row; scores is len × attended and
+            // `rows` len × hidden, written at columns head·head_dim…+head_dim.
+            unsafe {
+                // scores = scale · q kᵀ: (len × head_dim) · (head_dim × attended).
+                gemm(
+                    len,
+                    attended,
+                    head_dim,
+                    scores.as_mut_ptr(),
+                    1,
+                    attended as isize,
+                    false,
+                    q.as_ptr(),
+                    1,
+                    stride as isize,
+                    k.as_ptr(),
+                    stride as isize,
+                    1,
+                    0.0,
+                    scale,
+                    false,
+                    false,
+                    false,
+                    Parallelism::None,
+                );
+            }
+            softmax_rows(&mut scores, attended);
+            unsafe {
+                // context = probabilities · v: (len × attended) · (attended × head_dim).
+                gemm(
+                    len,
+                    head_dim,
+                    attended,
+                    rows[head * head_dim..].as_mut_ptr(),
+                    1,
+                    hidden as isize,
+                    false,
+                    scores.as_ptr(),
+                    1,
+                    attended as isize,
+                    v.as_ptr(),
+                    1,
+                    stride as isize,
+                    0.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    Parallelism::None,
+                );
+            }
+        }
+    }
+}
+
+/// Softmax of each row of `width` scores, in place, with AVX2 where the CPU
+/// has it.
+fn softmax_rows(scores: &mut [f32], width: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU was just found to support AVX2.
+        unsafe { softmax_rows_avx2(scores, width) };
+        return;
+    }
+    softmax_rows_portable(scores, width);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn softmax_rows_avx2(scores: &mut [f32], width: usize) {
+    softmax_rows_portable(scores, width);
+}
+
+#[inline(always)]
+fn softmax_rows_portable(scores: &mut [f32], width: usize) {
+    for row in scores.chunks_exact_mut(width) {
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        for s in row.iter_mut() {
+            *s = exp_non_positive(*s - max);
+        }
+        // In order, so that the sum does not depend on the vector width.
+        let sum: f32 = row.iter().sum();
+        let inverse = 1.0 / sum;
+        for s in row.iter_mut() {
+            *s *= inverse;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, IndexOp};
+
+    use super::*;
+
+    /// The same attention from candle's own operations, one sequence and
+    /// head at a time.
+    fn reference(qkv: &Tensor, shapes: &[SequenceShape], heads: usize, head_dim: usize) -> Tensor {
+        let hidden = heads * head_dim;
+        let mut first = 0;
+        let mut sequences = Vec::new();
+        for s in shapes {
+            let rows = qkv.narrow(0, first, s.len).unwrap();
+            let mut per_head = Vec::new();
+            for h in 0..heads {
+                let q = rows.i((.., h * head_dim..(h + 1) * head_dim)).unwrap();
+                let k = rows
+                    .i((..s.attended, hidden + h * head_dim..hidden + (h + 1) * head_dim))
+                    .unwrap();
+                let v = rows
+                    .i((..s.attended, 2 * hidden + h * head_dim..2 * hidden + (h + 1) * head_dim))
+                    .unwrap();
+                let scores = (q.matmul(&k.t().unwrap()).unwrap() / (head_dim as f64).sqrt()).unwrap();
+                let probs = candle_nn::ops::softmax_last_dim(&scores).unwrap();
+                per_head.push(probs.matmul(&v.contiguous().unwrap()).unwrap());
+            }
+            sequences.push(Tensor::cat(&per_head, 1).unwrap());
+            first += s.len;
+        }
+        Tensor::cat(&sequences, 0).unwrap()
+    }
+
+    #[test]
+    fn agrees_with_candles_attention_and_ignores_other_sequences() {
+        let (heads, head_dim) = (3, 8);
+        let shapes = [
+            SequenceShape { len: 5, attended: 5 },
+            SequenceShape { len: 7, attended: 4 },
+            SequenceShape { len: 1, attended: 1 },
+            SequenceShape { len: 5, attended: 5 },
+        ];
+        let tokens: usize = shapes.iter().map(|s| s.len).sum();
+        let qkv = Tensor::randn(0f32, 2.0, (tokens, 3 * heads * head_dim), &Device::Cpu).unwrap();
+        let ours = attention(&qkv, &shapes, heads, head_dim).unwrap();
+        let want = reference(&qkv, &shapes, heads, head_dim);
+        let diff = (ours.clone() - want).unwrap().abs().unwrap().max_all().unwrap();
+        assert!(diff.to_scalar::<f32>().unwrap() < 1e-5, "max difference {diff}");
+
+        // The second sequence alone gives the same floats.
+        let alone = attention(&qkv.narrow(0, 5, 7).unwrap(), &shapes[1..2], heads, head_dim).unwrap();
+        let in_pass = ours.narrow(0, 5, 7).unwrap();
+        assert_eq!(
+            alone.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            in_pass.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+        );
+    }
+
+    #[test]
+    fn refuses_projections_of_the_wrong_shape() {
+        let qkv = Tensor::zeros((4, 10), candle_core::DType::F32, &Device::Cpu).unwrap();
+        let shapes = [SequenceShape { len: 4, attended: 4 }];
+        let err = attention(&qkv, &shapes, 2, 2).unwrap_err().to_string();
+        assert!(err.contains("expected [4, 12]"), "{err}");
+    }
+}

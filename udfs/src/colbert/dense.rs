@@ -1,0 +1,189 @@
+//! A dense layer, `x·Wᵀ + b`, optionally plus a residual, in one gemm call.
+//!
+//! The output starts as the bias (plus the residual) and gemm adds the
+//! product into it. candle's `Linear` zeroes the output, writes the product
+//! into it, then makes a second tensor for the bias and a third for the
+//! residual: two passes and two allocations more per layer.
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
+use candle_nn::Linear;
+use gemm::{Parallelism, gemm};
+
+/// A dense layer's weights, transposed once at load (`inputs × outputs`,
+/// row-major) so that gemm reads them row by row.
+pub(crate) struct Dense {
+    weight: Vec<f32>,
+    bias: Option<Vec<f32>>,
+    inputs: usize,
+    outputs: usize,
+}
+
+impl Dense {
+    /// From a loaded `Linear` (`weight`: `outputs × inputs`).
+    pub(crate) fn new(linear: &Linear) -> Result<Self> {
+        let (outputs, inputs) = linear.weight().dims2()?;
+        let weight = linear.weight().t()?.contiguous()?.flatten_all()?.to_vec1()?;
+        let bias = linear.bias().map(|b| b.to_vec1()).transpose()?;
+        if bias.as_ref().is_some_and(|b| b.len() != outputs) {
+            candle_core::bail!("a bias of {} values for {outputs} outputs", bias.map_or(0, |b| b.len()));
+        }
+        Ok(Self {
+            weight,
+            bias,
+            inputs,
+            outputs,
+        })
+    }
+
+    /// `x·Wᵀ + b` for `x` of `rows × inputs`.
+    pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        x.apply_op1_no_bwd(self)
+    }
+
+    /// `x·Wᵀ + b + residual`, `residual` of `rows × outputs`.
+    pub(crate) fn forward_plus(&self, x: &Tensor, residual: &Tensor) -> Result<Tensor> {
+        x.apply_op2_no_bwd(residual, &WithResidual(self))
+    }
+
+    /// The output rows, started from the bias and `residual` (when given).
+    fn run(&self, x: &[f32], x_layout: &Layout, residual: Option<&[f32]>) -> Result<(CpuStorage, Shape)> {
+        let rows = match x_layout.shape().dims() {
+            [rows, inputs] if *inputs == self.inputs => *rows,
+            dims => candle_core::bail!("dense layer of {} inputs given a {dims:?} tensor", self.inputs),
+        };
+        let mut out = match residual {
+            Some(r) => r.to_vec(),
+            None => vec![0f32; rows * self.outputs],
+        };
+        if out.len() != rows * self.outputs {
+            candle_core::bail!(
+                "a residual of {} values for {rows} × {} outputs",
+                out.len(),
+                self.outputs
+            );
+        }
+        if let Some(bias) = &self.bias {
+            for row in out.chunks_exact_mut(self.outputs) {
+                for (o, b) in row.iter_mut().zip(bias) {
+                    *o += b;
+                }
+            }
+        }
+        let threads = rayon::current_num_threads();
+        let parallelism = if threads > 1 {
+            Parallelism::Rayon(threads)
+        } else {
+            Parallelism::None
+        };
+        // SAFETY: x is rows × inputs, weight inputs × outputs and out
+        // rows × outputs, all row-major and of those lengths (checked above
+        // and by `contiguous`).
+        unsafe {
+            gemm(
+                rows,
+                self.outputs,
+                self.inputs,
+                out.as_mut_ptr(),
+                1,
+                self.outputs as isize,
+                true,
+                x.as_ptr(),
+                1,
+                self.inputs as isize,
+                self.weight.as_ptr(),
+                1,
+                self.outputs as isize,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                parallelism,
+            );
+        }
+        Ok((CpuStorage::F32(out), Shape::from_dims(&[rows, self.outputs])))
+    }
+}
+
+/// The contiguous f32 data of a CPU tensor's storage.
+fn contiguous<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [f32]> {
+    let CpuStorage::F32(data) = storage else {
+        candle_core::bail!("dense layer: {what} is not f32");
+    };
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => candle_core::bail!("dense layer: {what} is not contiguous"),
+    }
+}
+
+impl CustomOp1 for Dense {
+    fn name(&self) -> &'static str {
+        "nodefusion-dense"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        self.run(contiguous(storage, layout, "the input")?, layout, None)
+    }
+}
+
+struct WithResidual<'a>(&'a Dense);
+
+impl CustomOp2 for WithResidual<'_> {
+    fn name(&self) -> &'static str {
+        "nodefusion-dense-residual"
+    }
+
+    fn cpu_fwd(
+        &self,
+        x: &CpuStorage,
+        x_layout: &Layout,
+        residual: &CpuStorage,
+        residual_layout: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let residual = contiguous(residual, residual_layout, "the residual")?;
+        self.0
+            .run(contiguous(x, x_layout, "the input")?, x_layout, Some(residual))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, Module};
+
+    use super::*;
+
+    #[test]
+    fn agrees_with_candles_linear_with_and_without_residual() {
+        let device = Device::Cpu;
+        let weight = Tensor::randn(0f32, 1.0, (24, 16), &device).unwrap();
+        let bias = Tensor::randn(0f32, 1.0, 24, &device).unwrap();
+        let linear = Linear::new(weight, Some(bias));
+        let dense = Dense::new(&linear).unwrap();
+        let x = Tensor::randn(0f32, 1.0, (37, 16), &device).unwrap();
+        let residual = Tensor::randn(0f32, 1.0, (37, 24), &device).unwrap();
+        let close = |a: Tensor, b: Tensor| {
+            let diff = (a - b)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(diff < 1e-5, "max difference {diff}");
+        };
+        let want = linear.forward(&x).unwrap();
+        close(dense.forward(&x).unwrap(), want.clone());
+        close(dense.forward_plus(&x, &residual).unwrap(), (want + &residual).unwrap());
+    }
+
+    #[test]
+    fn refuses_inputs_of_the_wrong_width() {
+        let device = Device::Cpu;
+        let linear = Linear::new(Tensor::zeros((4, 3), candle_core::DType::F32, &device).unwrap(), None);
+        let dense = Dense::new(&linear).unwrap();
+        let x = Tensor::zeros((2, 5), candle_core::DType::F32, &device).unwrap();
+        let err = dense.forward(&x).unwrap_err().to_string();
+        assert!(err.contains("dense layer of 3 inputs given a [2, 5] tensor"), "{err}");
+    }
+}
