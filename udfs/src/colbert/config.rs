@@ -127,7 +127,8 @@ pub struct EncoderConfig {
     /// candle's own CPU pool (sized by `RAYON_NUM_THREADS`, else the physical
     /// core count); `Some(n)` gives the encoder its own rayon pool of `n`
     /// threads. Candle's element-wise kernels always use its global pool
-    /// (`CANDLE_NUM_THREADS`).
+    /// (`CANDLE_NUM_THREADS`). An encoder runs one forward pass at a time on
+    /// these threads; callers on several threads take turns.
     pub threads: Option<usize>,
     /// Where the model runs.
     pub device: Device,
