@@ -61,9 +61,9 @@
 //! augmentation); whether the other tokens attend to them is
 //! [`EncoderConfig::attend_to_mask_tokens`] (off in ColBERTv2 and PyLate).
 //!
-//! Batch calls sort texts by length, pad each bucket of
-//! [`EncoderConfig::batch_size`] to its longest member and return the results
-//! in input order; they equal the one-text calls up to float rounding.
+//! Batch calls run [`EncoderConfig::batch_size`] texts per forward pass,
+//! unpadded, and return the results in input order; they equal the one-text
+//! calls float for float.
 //!
 //! # Example
 //!

@@ -12,7 +12,7 @@ use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 
 use super::simd::exp_non_positive;
-use super::transformer::SequenceShape;
+use super::transformer::{SequenceShape, contiguous_f32};
 
 /// Attention for the sequences `shapes` (in order) from `qkv`
 /// (`Σ len × 3·heads·head_dim`: queries, keys, values, each head's
@@ -37,13 +37,7 @@ impl CustomOp1 for Attention<'_> {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let CpuStorage::F32(data) = storage else {
-            candle_core::bail!("{}: expects f32", self.name());
-        };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("{}: expects a contiguous tensor", self.name());
-        };
-        let qkv = &data[start..end];
+        let qkv = contiguous_f32(storage, layout, self.name())?;
         let hidden = self.heads * self.head_dim;
         let tokens: usize = self.shapes.iter().map(|s| s.len).sum();
         if layout.shape().dims() != [tokens, 3 * hidden] {

@@ -9,6 +9,8 @@ use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tenso
 use candle_nn::Linear;
 use gemm::{Parallelism, gemm};
 
+use super::transformer::contiguous_f32;
+
 /// A dense layer's weights, transposed once at load (`inputs × outputs`,
 /// row-major) so that gemm reads them row by row.
 pub(crate) struct Dense {
@@ -105,24 +107,13 @@ impl Dense {
     }
 }
 
-/// The contiguous f32 data of a CPU tensor's storage.
-fn contiguous<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [f32]> {
-    let CpuStorage::F32(data) = storage else {
-        candle_core::bail!("dense layer: {what} is not f32");
-    };
-    match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(&data[start..end]),
-        None => candle_core::bail!("dense layer: {what} is not contiguous"),
-    }
-}
-
 impl CustomOp1 for Dense {
     fn name(&self) -> &'static str {
         "nodefusion-dense"
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        self.run(contiguous(storage, layout, "the input")?, layout, None)
+        self.run(contiguous_f32(storage, layout, self.name())?, layout, None)
     }
 }
 
@@ -140,9 +131,9 @@ impl CustomOp2 for WithResidual<'_> {
         residual: &CpuStorage,
         residual_layout: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let residual = contiguous(residual, residual_layout, "the residual")?;
+        let residual = contiguous_f32(residual, residual_layout, self.name())?;
         self.0
-            .run(contiguous(x, x_layout, "the input")?, x_layout, Some(residual))
+            .run(contiguous_f32(x, x_layout, self.name())?, x_layout, Some(residual))
     }
 }
 

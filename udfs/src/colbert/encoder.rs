@@ -1,6 +1,5 @@
 //! The loaded encoder and what it returns.
 
-use std::cmp::Reverse;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -253,10 +252,9 @@ impl ColbertEncoder {
 
     /// The general call: token vectors, their token ids and the pooled vector
     /// for each text, in input order. Texts run unpadded, in forward passes
-    /// of [`EncoderConfig::batch_size`] texts, sorted by shape so that texts
-    /// of the same length share their attention products. A text's vectors
-    /// do not depend on the other texts of the call: encoding texts one by
-    /// one or all together gives the same floats.
+    /// of [`EncoderConfig::batch_size`] texts. A text's vectors do not depend
+    /// on the other texts of the call: encoding texts one by one or all
+    /// together gives the same floats.
     ///
     /// ```no_run
     /// # use nodefusion_udfs::colbert::{default_test_model_dir, EncoderConfig, TextKind};
@@ -273,25 +271,11 @@ impl ColbertEncoder {
             .enumerate()
             .map(|(i, t)| self.preparer.prepare(kind, t.as_ref(), i))
             .collect::<Result<Vec<_>>>()?;
-        // Longest first, stable: equal shapes keep their input order.
-        let mut order: Vec<usize> = (0..inputs.len()).collect();
-        let attended = |p: &PreparedInput| p.attention_mask.iter().filter(|&&m| m == 1).count();
-        order.sort_by_cached_key(|&i| Reverse((inputs[i].input_ids.len(), attended(&inputs[i]))));
-
-        let mut out: Vec<Option<EncodedText>> = vec![None; inputs.len()];
-        for bucket in order.chunks(self.config.batch_size) {
-            let encoded = self.run_bucket(bucket.iter().map(|&i| &inputs[i]))?;
-            for (&i, e) in bucket.iter().zip(encoded) {
-                out[i] = Some(e);
-            }
+        let mut out = Vec::with_capacity(inputs.len());
+        for pass in inputs.chunks(self.config.batch_size) {
+            out.extend(self.run_pass(pass)?);
         }
-        out.into_iter()
-            .map(|e| {
-                e.ok_or_else(|| {
-                    ColbertError::Internal(candle_core::Error::Msg("a text was not assigned to any bucket".into()))
-                })
-            })
-            .collect()
+        Ok(out)
     }
 
     fn encode_one(&self, kind: TextKind, text: &str) -> Result<EncodedText> {
@@ -305,15 +289,12 @@ impl ColbertEncoder {
     }
 
     /// One forward pass over the inputs, unpadded.
-    fn run_bucket<'a>(
-        &self,
-        inputs: impl ExactSizeIterator<Item = &'a PreparedInput> + Clone,
-    ) -> Result<Vec<EncodedText>> {
-        if inputs.len() == 0 {
+    fn run_pass(&self, inputs: &[PreparedInput]) -> Result<Vec<EncodedText>> {
+        if inputs.is_empty() {
             return Ok(Vec::new());
         }
-        let shapes = inputs.clone().map(sequence_shape).collect::<Result<Vec<_>>>()?;
-        let ids: Vec<u32> = inputs.clone().flat_map(|p| p.input_ids.iter().copied()).collect();
+        let shapes = inputs.iter().map(sequence_shape).collect::<Result<Vec<_>>>()?;
+        let ids: Vec<u32> = inputs.iter().flat_map(|p| p.input_ids.iter().copied()).collect();
         let output = {
             // A panic in another pass leaves nothing half-done here to guard.
             let _turn = self.pass.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -323,6 +304,7 @@ impl ColbertEncoder {
         let (dim, hidden) = (self.model.dim, self.model.info.hidden_size);
         let mut first_token = 0;
         Ok(inputs
+            .iter()
             .enumerate()
             .map(|(row, p)| {
                 let mut data = Vec::with_capacity(p.kept.len() * dim);

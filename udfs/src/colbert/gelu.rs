@@ -12,6 +12,7 @@ use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::simd::erf;
+use super::transformer::contiguous_f32;
 
 /// `gelu(x)` element-wise, on CPU tensors of f32.
 pub(crate) fn gelu_erf(x: &Tensor) -> Result<Tensor> {
@@ -29,13 +30,7 @@ impl CustomOp1 for GeluErf {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let CpuStorage::F32(data) = storage else {
-            candle_core::bail!("{}: expects f32", self.name());
-        };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("{}: expects a contiguous tensor", self.name());
-        };
-        let src = &data[start..end];
+        let src = contiguous_f32(storage, layout, self.name())?;
         let mut dst = vec![0f32; src.len()];
         dst.par_chunks_mut(CHUNK)
             .zip(src.par_chunks(CHUNK))

@@ -15,7 +15,7 @@
 //! changes its rounding. Without it, a cache, two engines that split the
 //! work differently, and SQL all see the same floats.
 
-use candle_core::{DType, Device, Module, Result, Tensor};
+use candle_core::{CpuStorage, DType, Device, Layout, Module, Result, Tensor};
 use candle_nn::{Activation, Embedding, LayerNorm, Linear, VarBuilder};
 
 use super::attention::attention;
@@ -209,4 +209,16 @@ pub(crate) fn mean_of_attended(hidden: &Tensor, shapes: &[SequenceShape]) -> Res
         return Tensor::zeros((0, width), DType::F32, hidden.device());
     }
     Tensor::cat(&means, 0)
+}
+
+/// The contiguous f32 data of a CPU tensor, for the encoder's kernels; an
+/// error naming the kernel (`op`) otherwise.
+pub(crate) fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [f32]> {
+    let CpuStorage::F32(data) = storage else {
+        candle_core::bail!("{op}: expects f32");
+    };
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => candle_core::bail!("{op}: expects a contiguous tensor"),
+    }
 }
