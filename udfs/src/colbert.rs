@@ -95,6 +95,7 @@ mod files;
 mod gelu;
 mod input;
 mod model;
+mod norm;
 mod simd;
 mod transformer;
 

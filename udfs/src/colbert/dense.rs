@@ -1,15 +1,30 @@
-//! A dense layer, `x·Wᵀ + b`, optionally plus a residual, in one gemm call.
+//! A dense layer, `x·Wᵀ + b`, optionally plus a residual, in one gemm call,
+//! then optionally GELU or LayerNorm on the same buffer.
 //!
 //! The output starts as the bias (plus the residual) and gemm adds the
-//! product into it. candle's `Linear` zeroes the output, writes the product
-//! into it, then makes a second tensor for the bias and a third for the
-//! residual: two passes and two allocations more per layer.
+//! product into it; the epilogue then runs in place. candle's `Linear`
+//! zeroes the output, writes the product into it, then makes a second tensor
+//! for the bias, a third for the residual and a fourth for the activation or
+//! norm: four passes and four allocations more per dense layer.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 use candle_nn::Linear;
 use gemm::{Parallelism, gemm};
 
+use super::gelu::gelu_in_place;
+use super::norm::RowNorm;
 use super::transformer::contiguous_f32;
+
+/// What runs on a dense layer's output rows before they are returned.
+#[derive(Clone, Copy)]
+pub(crate) enum Epilogue<'a> {
+    /// Nothing: `x·Wᵀ + b (+ residual)`.
+    None,
+    /// The exact GELU, element-wise.
+    Gelu,
+    /// LayerNorm of each row.
+    Norm(&'a RowNorm),
+}
 
 /// A dense layer's weights, transposed once at load (`inputs × outputs`,
 /// row-major) so that gemm reads them row by row.
@@ -37,18 +52,25 @@ impl Dense {
         })
     }
 
-    /// `x·Wᵀ + b` for `x` of `rows × inputs`.
-    pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.apply_op1_no_bwd(self)
+    /// `epilogue(x·Wᵀ + b)` for `x` of `rows × inputs`.
+    pub(crate) fn forward(&self, x: &Tensor, epilogue: Epilogue) -> Result<Tensor> {
+        x.apply_op1_no_bwd(&Op { dense: self, epilogue })
     }
 
-    /// `x·Wᵀ + b + residual`, `residual` of `rows × outputs`.
-    pub(crate) fn forward_plus(&self, x: &Tensor, residual: &Tensor) -> Result<Tensor> {
-        x.apply_op2_no_bwd(residual, &WithResidual(self))
+    /// `epilogue(x·Wᵀ + b + residual)`, `residual` of `rows × outputs`.
+    pub(crate) fn forward_plus(&self, x: &Tensor, residual: &Tensor, epilogue: Epilogue) -> Result<Tensor> {
+        x.apply_op2_no_bwd(residual, &Op { dense: self, epilogue })
     }
 
-    /// The output rows, started from the bias and `residual` (when given).
-    fn run(&self, x: &[f32], x_layout: &Layout, residual: Option<&[f32]>) -> Result<(CpuStorage, Shape)> {
+    /// The output rows, started from the bias and `residual` (when given),
+    /// with the epilogue applied.
+    fn run(
+        &self,
+        x: &[f32],
+        x_layout: &Layout,
+        residual: Option<&[f32]>,
+        epilogue: Epilogue,
+    ) -> Result<(CpuStorage, Shape)> {
         let rows = match x_layout.shape().dims() {
             [rows, inputs] if *inputs == self.inputs => *rows,
             dims => candle_core::bail!("dense layer of {} inputs given a {dims:?} tensor", self.inputs),
@@ -57,6 +79,11 @@ impl Dense {
             Some(r) => r.to_vec(),
             None => vec![0f32; rows * self.outputs],
         };
+        if let Epilogue::Norm(norm) = epilogue
+            && norm.width() != self.outputs
+        {
+            candle_core::bail!("a LayerNorm of width {} after {} outputs", norm.width(), self.outputs);
+        }
         if out.len() != rows * self.outputs {
             candle_core::bail!(
                 "a residual of {} values for {rows} × {} outputs",
@@ -103,23 +130,37 @@ impl Dense {
                 parallelism,
             );
         }
+        match epilogue {
+            Epilogue::None => {}
+            Epilogue::Gelu => gelu_in_place(&mut out),
+            Epilogue::Norm(norm) => norm.apply(&mut out),
+        }
         Ok((CpuStorage::F32(out), Shape::from_dims(&[rows, self.outputs])))
     }
 }
 
-impl CustomOp1 for Dense {
+/// A dense layer and its epilogue, as one candle op.
+struct Op<'a> {
+    dense: &'a Dense,
+    epilogue: Epilogue<'a>,
+}
+
+impl CustomOp1 for Op<'_> {
     fn name(&self) -> &'static str {
         "nodefusion-dense"
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        self.run(contiguous_f32(storage, layout, self.name())?, layout, None)
+        self.dense.run(
+            contiguous_f32(storage, layout, CustomOp1::name(self))?,
+            layout,
+            None,
+            self.epilogue,
+        )
     }
 }
 
-struct WithResidual<'a>(&'a Dense);
-
-impl CustomOp2 for WithResidual<'_> {
+impl CustomOp2 for Op<'_> {
     fn name(&self) -> &'static str {
         "nodefusion-dense-residual"
     }
@@ -131,9 +172,9 @@ impl CustomOp2 for WithResidual<'_> {
         residual: &CpuStorage,
         residual_layout: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let residual = contiguous_f32(residual, residual_layout, self.name())?;
-        self.0
-            .run(contiguous_f32(x, x_layout, self.name())?, x_layout, Some(residual))
+        let residual = contiguous_f32(residual, residual_layout, CustomOp2::name(self))?;
+        let x = contiguous_f32(x, x_layout, CustomOp2::name(self))?;
+        self.dense.run(x, x_layout, Some(residual), self.epilogue)
     }
 }
 
@@ -164,8 +205,38 @@ mod tests {
             assert!(diff < 1e-5, "max difference {diff}");
         };
         let want = linear.forward(&x).unwrap();
-        close(dense.forward(&x).unwrap(), want.clone());
-        close(dense.forward_plus(&x, &residual).unwrap(), (want + &residual).unwrap());
+        close(dense.forward(&x, Epilogue::None).unwrap(), want.clone());
+        close(
+            dense.forward_plus(&x, &residual, Epilogue::None).unwrap(),
+            (&want + &residual).unwrap(),
+        );
+        close(dense.forward(&x, Epilogue::Gelu).unwrap(), want.gelu_erf().unwrap());
+        let norm = candle_nn::LayerNorm::new(
+            Tensor::randn(1f32, 0.1, 24, &device).unwrap(),
+            Tensor::randn(0f32, 0.1, 24, &device).unwrap(),
+            1e-12,
+        );
+        let row_norm = RowNorm::new(&norm, 1e-12).unwrap();
+        close(
+            dense.forward_plus(&x, &residual, Epilogue::Norm(&row_norm)).unwrap(),
+            norm.forward(&(want + &residual).unwrap()).unwrap(),
+        );
+    }
+
+    #[test]
+    fn refuses_a_norm_of_another_width() {
+        let device = Device::Cpu;
+        let linear = Linear::new(Tensor::zeros((4, 3), candle_core::DType::F32, &device).unwrap(), None);
+        let dense = Dense::new(&linear).unwrap();
+        let norm = candle_nn::LayerNorm::new(
+            Tensor::ones(5, candle_core::DType::F32, &device).unwrap(),
+            Tensor::zeros(5, candle_core::DType::F32, &device).unwrap(),
+            1e-5,
+        );
+        let norm = RowNorm::new(&norm, 1e-5).unwrap();
+        let x = Tensor::zeros((2, 3), candle_core::DType::F32, &device).unwrap();
+        let err = dense.forward(&x, Epilogue::Norm(&norm)).unwrap_err().to_string();
+        assert!(err.contains("a LayerNorm of width 5 after 4 outputs"), "{err}");
     }
 
     #[test]
@@ -174,7 +245,7 @@ mod tests {
         let linear = Linear::new(Tensor::zeros((4, 3), candle_core::DType::F32, &device).unwrap(), None);
         let dense = Dense::new(&linear).unwrap();
         let x = Tensor::zeros((2, 5), candle_core::DType::F32, &device).unwrap();
-        let err = dense.forward(&x).unwrap_err().to_string();
+        let err = dense.forward(&x, Epilogue::None).unwrap_err().to_string();
         assert!(err.contains("dense layer of 3 inputs given a [2, 5] tensor"), "{err}");
     }
 }

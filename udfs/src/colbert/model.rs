@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use candle_core::{D, DType, Device, Module, Tensor};
+use candle_core::{DType, Device, Module};
 use candle_nn::{Activation, Linear, VarBuilder};
 use candle_transformers::models::bert::{Config as BertConfig, HiddenAct};
 use candle_transformers::models::xlm_roberta::Config as XlmRobertaConfig;
@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use super::error::{ColbertError, Result};
 use super::files::{CONFIG_EXPECTED, DenseFiles, ModelFiles, WEIGHTS_EXPECTED, malformed};
+use super::norm::lane_sum;
 use super::transformer::{SequenceShape, Transformer, TransformerConfig, mean_of_attended};
 
 /// `model_type` values this encoder runs (their `config.json` is read with
@@ -133,9 +134,8 @@ pub(crate) struct Model {
     projection: Vec<Linear>,
     device: Device,
     pub info: BackboneInfo,
-    /// Size of the vectors that come out of the projection.
-    pub projected_dim: usize,
-    /// Size of the vectors returned (`≤ projected_dim`).
+    /// Size of the vectors returned (at most the projection's, or the
+    /// backbone's width without one).
     pub dim: usize,
 }
 
@@ -194,7 +194,6 @@ impl Model {
             projection,
             device: device.clone(),
             info,
-            projected_dim: width,
             dim,
         })
     }
@@ -215,27 +214,31 @@ impl Model {
     pub(crate) fn forward(&self, ids: &[u32], shapes: &[SequenceShape]) -> Result<ForwardOutput> {
         let _span = tracing::trace_span!("colbert.forward", sequences = shapes.len(), tokens = ids.len()).entered();
         let hidden = self.backbone.forward(ids, shapes, &self.device)?;
-        let pooled = l2_normalize(&mean_of_attended(&hidden, shapes)?)?;
-        let mut tokens = hidden;
-        for layer in &self.projection {
-            tokens = layer.forward(&tokens)?;
-        }
-        if self.dim < self.projected_dim {
-            tokens = tokens.narrow(1, 0, self.dim)?;
-        }
-        let tokens = l2_normalize(&tokens)?;
-        Ok(ForwardOutput {
-            tokens: tokens.flatten_all()?.to_vec1()?,
-            pooled: pooled.flatten_all()?.to_vec1()?,
-        })
+        let width = self.info.hidden_size;
+        let hidden_rows: Vec<f32> = hidden.flatten_all()?.to_vec1()?;
+        let mut pooled = mean_of_attended(&hidden_rows, shapes, width);
+        l2_normalize_rows(&mut pooled, width);
+        let mut tokens = if self.projection.is_empty() && self.dim == width {
+            hidden_rows
+        } else {
+            let mut projected = hidden;
+            for layer in &self.projection {
+                projected = layer.forward(&projected)?;
+            }
+            projected.narrow(1, 0, self.dim)?.flatten_all()?.to_vec1()?
+        };
+        l2_normalize_rows(&mut tokens, self.dim);
+        Ok(ForwardOutput { tokens, pooled })
     }
 }
 
-/// `x / max(‖x‖₂, 1e-12)` along the last dimension (as torch's
-/// `F.normalize`).
-fn l2_normalize(x: &Tensor) -> candle_core::Result<Tensor> {
-    let norm = x.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?.clamp(1e-12f32, f32::MAX)?;
-    x.broadcast_div(&norm)
+/// Divides each `width`-wide row by its L2 norm, at least 1e-12 (as
+/// torch's `F.normalize`).
+fn l2_normalize_rows(values: &mut [f32], width: usize) {
+    for row in values.chunks_exact_mut(width) {
+        let norm = lane_sum(row, |v| v * v).sqrt().max(1e-12);
+        row.iter_mut().for_each(|v| *v /= norm);
+    }
 }
 
 fn read_config(path: &Path) -> Result<BackboneConfig> {

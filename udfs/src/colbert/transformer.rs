@@ -15,12 +15,12 @@
 //! changes its rounding. Without it, a cache, two engines that split the
 //! work differently, and SQL all see the same floats.
 
-use candle_core::{CpuStorage, DType, Device, Layout, Module, Result, Tensor};
+use candle_core::{CpuStorage, Device, Layout, Module, Result, Tensor};
 use candle_nn::{Activation, Embedding, LayerNorm, Linear, VarBuilder};
 
 use super::attention::attention;
-use super::dense::Dense;
-use super::gelu::gelu_erf;
+use super::dense::{Dense, Epilogue};
+use super::norm::RowNorm;
 
 /// The sizes and settings of a BERT-style encoder, read from `config.json`.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,11 +53,11 @@ pub(crate) struct SequenceShape {
 struct Layer {
     qkv: Dense,
     attention_output: Dense,
-    attention_norm: LayerNorm,
+    attention_norm: RowNorm,
     intermediate: Dense,
     activation: Activation,
     output: Dense,
-    output_norm: LayerNorm,
+    output_norm: RowNorm,
 }
 
 /// Embeddings and encoder layers, loaded from a checkpoint.
@@ -137,7 +137,8 @@ impl Transformer {
         let mut hidden = self.embedding_norm.forward(&embedded)?;
         for layer in &self.layers {
             let _span = tracing::trace_span!("colbert.layer").entered();
-            let context = attention(&layer.qkv.forward(&hidden)?, shapes, self.heads, self.head_dim)?;
+            let qkv = layer.qkv.forward(&hidden, Epilogue::None)?;
+            let context = attention(&qkv, shapes, self.heads, self.head_dim)?;
             hidden = layer.finish(&context, &hidden)?;
         }
         Ok(hidden)
@@ -145,15 +146,6 @@ impl Transformer {
 }
 
 impl Layer {
-    /// The feed-forward activation; the exact GELU, the usual one, runs
-    /// through the vectorised [`gelu_erf`].
-    fn activate(&self, x: &Tensor) -> Result<Tensor> {
-        match self.activation {
-            Activation::Gelu => gelu_erf(x),
-            other => other.forward(x),
-        }
-    }
-
     fn load(vb: VarBuilder, config: &TransformerConfig) -> Result<Self> {
         let (hidden, eps) = (config.hidden_size, config.layer_norm_eps);
         let attention = vb.pp("attention");
@@ -168,44 +160,50 @@ impl Layer {
             _ => None,
         };
         let dense = |inputs, outputs, vb: VarBuilder| Dense::new(&candle_nn::linear(inputs, outputs, vb)?);
+        let norm = |vb: VarBuilder| RowNorm::new(&candle_nn::layer_norm(hidden, eps, vb)?, eps);
         Ok(Self {
             qkv: Dense::new(&Linear::new(weight, bias))?,
             attention_output: dense(hidden, hidden, attention.pp("output").pp("dense"))?,
-            attention_norm: candle_nn::layer_norm(hidden, eps, attention.pp("output").pp("LayerNorm"))?,
+            attention_norm: norm(attention.pp("output").pp("LayerNorm"))?,
             intermediate: dense(hidden, config.intermediate_size, vb.pp("intermediate").pp("dense"))?,
             activation: config.activation,
             output: dense(config.intermediate_size, hidden, vb.pp("output").pp("dense"))?,
-            output_norm: candle_nn::layer_norm(hidden, eps, vb.pp("output").pp("LayerNorm"))?,
+            output_norm: norm(vb.pp("output").pp("LayerNorm"))?,
         })
     }
 
     /// Everything after attention: output projection, residual and norm,
-    /// then the feed-forward block with its residual and norm.
+    /// then the feed-forward block with its residual and norm. The exact
+    /// GELU, the usual activation, runs on the intermediate layer's output
+    /// in place; another activation is candle's.
     fn finish(&self, context: &Tensor, input: &Tensor) -> Result<Tensor> {
         let attended = self
-            .attention_norm
-            .forward(&self.attention_output.forward_plus(context, input)?)?;
-        let up = self.activate(&self.intermediate.forward(&attended)?)?;
-        self.output_norm.forward(&self.output.forward_plus(&up, &attended)?)
+            .attention_output
+            .forward_plus(context, input, Epilogue::Norm(&self.attention_norm))?;
+        let up = match self.activation {
+            Activation::Gelu => self.intermediate.forward(&attended, Epilogue::Gelu)?,
+            other => other.forward(&self.intermediate.forward(&attended, Epilogue::None)?)?,
+        };
+        self.output
+            .forward_plus(&up, &attended, Epilogue::Norm(&self.output_norm))
     }
 }
 
-/// Mean of each sequence's attended hidden states: `sequences × hidden`.
-pub(crate) fn mean_of_attended(hidden: &Tensor, shapes: &[SequenceShape]) -> Result<Tensor> {
-    let width = hidden.dim(1)?;
-    let mut means = Vec::new();
-    let mut at = 0;
-    for run in shapes.chunk_by(|a, b| a == b) {
-        let SequenceShape { len, attended } = run[0];
-        let n = run.len();
-        let rows = hidden.narrow(0, at, n * len)?.reshape((n, len, width))?;
-        means.push((rows.narrow(1, 0, attended)?.sum(1)? / attended as f64)?);
-        at += n * len;
+/// Mean of each sequence's attended hidden states, from the `Σ len ×
+/// width` rows of a pass: `sequences × width`.
+pub(crate) fn mean_of_attended(hidden: &[f32], shapes: &[SequenceShape], width: usize) -> Vec<f32> {
+    let mut means = vec![0f32; shapes.len() * width];
+    let mut first_row = 0;
+    for (shape, mean) in shapes.iter().zip(means.chunks_exact_mut(width)) {
+        let attended = &hidden[first_row * width..(first_row + shape.attended) * width];
+        for row in attended.chunks_exact(width) {
+            mean.iter_mut().zip(row).for_each(|(m, v)| *m += v);
+        }
+        let scale = 1.0 / shape.attended as f32;
+        mean.iter_mut().for_each(|m| *m *= scale);
+        first_row += shape.len;
     }
-    if means.is_empty() {
-        return Tensor::zeros((0, width), DType::F32, hidden.device());
-    }
-    Tensor::cat(&means, 0)
+    means
 }
 
 /// The contiguous f32 data of a CPU tensor, for the encoder's kernels; an
