@@ -106,6 +106,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         engine: EngineKind::DataFusion,
         encoder: EncoderKind::E5,
         model_dir: None,
+        precision: nodefusion_udfs::colbert::Precision::F32,
         index_folder: Some(work.join("indexes").display().to_string()),
         overwrite: true,
         top_k,

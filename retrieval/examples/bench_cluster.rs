@@ -190,6 +190,7 @@ fn retrieval_options(cli: &Cli, engine: EngineKind, scratch: &Path, name: &str) 
         engine,
         encoder: EncoderKind::E5,
         model_dir: None,
+        precision: nodefusion_udfs::colbert::Precision::F32,
         index_folder: Some(scratch.join(format!("indexes-{name}")).display().to_string()),
         overwrite: true,
         top_k: 100,

@@ -123,7 +123,10 @@ fn model_dir(options: &RunOptions) -> Result<std::path::PathBuf, AppError> {
 fn encoder_config(options: &RunOptions, model_dir: &Path) -> Result<EncoderConfig, AppError> {
     let model_error = |e| AppError::ModelDir(Box::new(e));
     check_model_dir(model_dir).map_err(model_error)?;
-    let mut config = options.encoder.config(model_dir);
+    let mut config = EncoderConfig {
+        precision: options.precision,
+        ..options.encoder.config(model_dir)
+    };
     if options.cache.is_some() {
         config.model_digest = Some(model_digest(model_dir).map_err(model_error)?);
     }

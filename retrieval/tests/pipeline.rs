@@ -21,6 +21,7 @@ fn options(engine: EngineKind, index_folder: &std::path::Path, overwrite: bool) 
         engine,
         encoder: EncoderKind::E5,
         model_dir: None,
+        precision: nodefusion_udfs::colbert::Precision::F32,
         index_folder: Some(index_folder.display().to_string()),
         overwrite,
         top_k: 50,

@@ -86,6 +86,7 @@
 //! # fn dot(a: &[f32], b: &[f32]) -> f32 { a.iter().zip(b).map(|(x, y)| x * y).sum() }
 //! ```
 
+mod amx;
 mod attention;
 mod config;
 mod dense;
@@ -99,7 +100,7 @@ mod norm;
 mod simd;
 mod transformer;
 
-pub use config::{Device, EncoderConfig, EncoderStyle, Markers, ModelSource};
+pub use config::{Device, EncoderConfig, EncoderStyle, Markers, ModelSource, Precision};
 pub use encoder::{ColbertEncoder, EncodedText, TextKind, TokenEmbeddings};
 pub use error::{ColbertError, Result};
 pub use files::{

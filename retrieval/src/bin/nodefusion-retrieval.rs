@@ -11,6 +11,7 @@ use std::time::Instant;
 use clap::{Parser, ValueEnum};
 use nodefusion::cache::Cache;
 use nodefusion_retrieval::app::{self, AppError, EncoderKind, EngineKind, RunOptions};
+use nodefusion_udfs::colbert::Precision;
 
 /// jemalloc hands freed memory back to the system; glibc's malloc keeps
 /// much of what encoding and collecting free (README, "Memory").
@@ -52,6 +53,11 @@ struct Cli {
     /// e.g. all-MiniLM-L6-v2).
     #[arg(long, value_enum, default_value_t = Encoder::E5)]
     encoder: Encoder,
+    /// The encoder's dense layers in `f32`, or in `bf16` on Intel AMX
+    /// (Sapphire Rapids or later): faster, within about a point of nDCG
+    /// (see the README); refused at the start where the CPU lacks AMX.
+    #[arg(long, default_value = "f32")]
+    encoder_precision: Precision,
     /// Model directory (config.json, tokenizer.json, model.safetensors);
     /// default: the cached model of --encoder (multilingual-e5-small or
     /// all-MiniLM-L6-v2), fetched on first use.
@@ -207,6 +213,7 @@ fn run_cli(mut cli: Cli) -> Result<(), AppError> {
             Encoder::Colbert => EncoderKind::Colbert,
         },
         model_dir: cli.model,
+        precision: cli.encoder_precision,
         index_folder: cli.index_folder,
         overwrite: cli.overwrite,
         top_k: cli.top_k,

@@ -70,6 +70,33 @@ pub enum Device {
     Cpu,
 }
 
+/// The number format of the dense layers' matrix products.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    /// f32 throughout, as the checkpoints are trained and published.
+    #[default]
+    F32,
+    /// The dense layers multiply bf16-rounded weights and activations on
+    /// Intel AMX, summing in f32; attention, norms and activations stay f32.
+    /// Needs a CPU with AMX-BF16 (Sapphire Rapids or later) and Linux:
+    /// loading fails early elsewhere.
+    Bf16,
+}
+
+impl std::str::FromStr for Precision {
+    type Err = String;
+
+    /// `f32` or `bf16` (any case).
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "f32" => Ok(Precision::F32),
+            "bf16" => Ok(Precision::Bf16),
+            _ => Err(format!("unknown precision '{s}': 'f32' or 'bf16'")),
+        }
+    }
+}
+
 /// Everything needed to load a [`ColbertEncoder`]; serialisable, hashable and
 /// cheap to clone, so it can travel to workers that load the model once.
 ///
@@ -152,6 +179,8 @@ pub struct EncoderConfig {
     /// ([`ColbertError::ModelChanged`](super::ColbertError::ModelChanged)).
     /// Default `None`: the model is named by its path alone.
     pub model_digest: Option<String>,
+    /// The dense layers' number format. Default [`Precision::F32`].
+    pub precision: Precision,
 }
 
 /// The two families of encoder settings this project runs, for a model
@@ -242,6 +271,7 @@ impl EncoderConfig {
             device: Device::Cpu,
             normalize_hebrew: Some(HebrewNormalizer::default()),
             model_digest: None,
+            precision: Precision::F32,
         }
     }
 
@@ -304,6 +334,14 @@ impl EncoderConfig {
             return Err(config_err(
                 "dim",
                 "is Some(0); use None for the model's size or at least 1".into(),
+            ));
+        }
+        if self.precision == Precision::Bf16 && !super::amx::available() {
+            return Err(config_err(
+                "precision",
+                "is bf16, which needs Intel AMX-BF16 (Sapphire Rapids or later, on Linux); \
+                 this CPU or kernel does not offer it: use f32"
+                    .into(),
             ));
         }
         Ok(())

@@ -11,6 +11,8 @@ use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tenso
 use candle_nn::Linear;
 use gemm::{Parallelism, gemm};
 
+use super::amx::{self, PackedWeights};
+use super::config::Precision;
 use super::gelu::gelu_in_place;
 use super::norm::RowNorm;
 use super::transformer::contiguous_f32;
@@ -29,21 +31,27 @@ pub(crate) enum Epilogue<'a> {
 /// A dense layer's weights, transposed once at load (`inputs × outputs`,
 /// row-major) so that gemm reads them row by row.
 pub(crate) struct Dense {
-    weight: Vec<f32>,
+    weight: Weights,
     bias: Option<Vec<f32>>,
     inputs: usize,
     outputs: usize,
 }
 
 impl Dense {
-    /// From a loaded `Linear` (`weight`: `outputs × inputs`).
-    pub(crate) fn new(linear: &Linear) -> Result<Self> {
+    /// From a loaded `Linear` (`weight`: `outputs × inputs`), multiplying in
+    /// `precision`.
+    pub(crate) fn new(linear: &Linear, precision: Precision) -> Result<Self> {
         let (outputs, inputs) = linear.weight().dims2()?;
         let weight = linear.weight().t()?.contiguous()?.flatten_all()?.to_vec1()?;
         let bias = linear.bias().map(|b| b.to_vec1()).transpose()?;
         if bias.as_ref().is_some_and(|b| b.len() != outputs) {
             candle_core::bail!("a bias of {} values for {outputs} outputs", bias.map_or(0, |b| b.len()));
         }
+        let weight = match precision {
+            Precision::F32 => Weights::F32(weight),
+            Precision::Bf16 if amx::available() => Weights::Bf16(PackedWeights::pack(&weight, inputs, outputs)),
+            Precision::Bf16 => candle_core::bail!("bf16 dense layers need AMX-BF16, which this CPU lacks"),
+        };
         Ok(Self {
             weight,
             bias,
@@ -98,6 +106,20 @@ impl Dense {
                 }
             }
         }
+        match &self.weight {
+            Weights::F32(weight) => self.multiply_add_f32(weight, x, rows, &mut out),
+            Weights::Bf16(packed) => packed.multiply_add(x, rows, &mut out),
+        }
+        match epilogue {
+            Epilogue::None => {}
+            Epilogue::Gelu => gelu_in_place(&mut out),
+            Epilogue::Norm(norm) => norm.apply(&mut out),
+        }
+        Ok((CpuStorage::F32(out), Shape::from_dims(&[rows, self.outputs])))
+    }
+
+    /// `out += x · weight` in f32 with gemm, on the current rayon pool.
+    fn multiply_add_f32(&self, weight: &[f32], x: &[f32], rows: usize, out: &mut [f32]) {
         let threads = rayon::current_num_threads();
         let parallelism = if threads > 1 {
             Parallelism::Rayon(threads)
@@ -105,8 +127,8 @@ impl Dense {
             Parallelism::None
         };
         // SAFETY: x is rows × inputs, weight inputs × outputs and out
-        // rows × outputs, all row-major and of those lengths (checked above
-        // and by `contiguous`).
+        // rows × outputs, all row-major and of those lengths (checked by `run`
+        // and `contiguous_f32`).
         unsafe {
             gemm(
                 rows,
@@ -119,7 +141,7 @@ impl Dense {
                 x.as_ptr(),
                 1,
                 self.inputs as isize,
-                self.weight.as_ptr(),
+                weight.as_ptr(),
                 1,
                 self.outputs as isize,
                 1.0,
@@ -130,13 +152,15 @@ impl Dense {
                 parallelism,
             );
         }
-        match epilogue {
-            Epilogue::None => {}
-            Epilogue::Gelu => gelu_in_place(&mut out),
-            Epilogue::Norm(norm) => norm.apply(&mut out),
-        }
-        Ok((CpuStorage::F32(out), Shape::from_dims(&[rows, self.outputs])))
     }
+}
+
+/// A dense layer's weights, `inputs × outputs`.
+enum Weights {
+    /// Row-major f32, for gemm.
+    F32(Vec<f32>),
+    /// bf16 AMX tiles.
+    Bf16(PackedWeights),
 }
 
 /// A dense layer and its epilogue, as one candle op.
@@ -190,7 +214,7 @@ mod tests {
         let weight = Tensor::randn(0f32, 1.0, (24, 16), &device).unwrap();
         let bias = Tensor::randn(0f32, 1.0, 24, &device).unwrap();
         let linear = Linear::new(weight, Some(bias));
-        let dense = Dense::new(&linear).unwrap();
+        let dense = Dense::new(&linear, Precision::F32).unwrap();
         let x = Tensor::randn(0f32, 1.0, (37, 16), &device).unwrap();
         let residual = Tensor::randn(0f32, 1.0, (37, 24), &device).unwrap();
         let close = |a: Tensor, b: Tensor| {
@@ -227,7 +251,7 @@ mod tests {
     fn refuses_a_norm_of_another_width() {
         let device = Device::Cpu;
         let linear = Linear::new(Tensor::zeros((4, 3), candle_core::DType::F32, &device).unwrap(), None);
-        let dense = Dense::new(&linear).unwrap();
+        let dense = Dense::new(&linear, Precision::F32).unwrap();
         let norm = candle_nn::LayerNorm::new(
             Tensor::ones(5, candle_core::DType::F32, &device).unwrap(),
             Tensor::zeros(5, candle_core::DType::F32, &device).unwrap(),
@@ -243,7 +267,7 @@ mod tests {
     fn refuses_inputs_of_the_wrong_width() {
         let device = Device::Cpu;
         let linear = Linear::new(Tensor::zeros((4, 3), candle_core::DType::F32, &device).unwrap(), None);
-        let dense = Dense::new(&linear).unwrap();
+        let dense = Dense::new(&linear, Precision::F32).unwrap();
         let x = Tensor::zeros((2, 5), candle_core::DType::F32, &device).unwrap();
         let err = dense.forward(&x, Epilogue::None).unwrap_err().to_string();
         assert!(err.contains("dense layer of 3 inputs given a [2, 5] tensor"), "{err}");

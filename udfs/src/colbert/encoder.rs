@@ -130,7 +130,7 @@ impl ColbertEncoder {
         let device = match config.device {
             Device::Cpu => candle_core::Device::Cpu,
         };
-        let model = Model::load(&files, config.dim, &device)?;
+        let model = Model::load(&files, config.dim, config.precision, &device)?;
         let preparer = Preparer::load(&files.tokenizer, config)?;
         if preparer.vocab_len() > model.info.vocab_size {
             return Err(files::malformed(

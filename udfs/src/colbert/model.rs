@@ -10,6 +10,7 @@ use candle_transformers::models::bert::{Config as BertConfig, HiddenAct};
 use candle_transformers::models::xlm_roberta::Config as XlmRobertaConfig;
 use serde::Deserialize;
 
+use super::config::Precision;
 use super::error::{ColbertError, Result};
 use super::files::{CONFIG_EXPECTED, DenseFiles, ModelFiles, WEIGHTS_EXPECTED, malformed};
 use super::norm::lane_sum;
@@ -151,14 +152,14 @@ struct DenseConfig {
 }
 
 impl Model {
-    pub(crate) fn load(files: &ModelFiles, dim: Option<usize>, device: &Device) -> Result<Self> {
+    pub(crate) fn load(files: &ModelFiles, dim: Option<usize>, precision: Precision, device: &Device) -> Result<Self> {
         let config = read_config(&files.config)?;
         // SAFETY: the file is memory-mapped read-only; like every mmap user we
         // rely on nobody truncating the checkpoint while the model loads.
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&files.weights], DType::F32, device) }
             .map_err(|e| malformed(&files.weights, WEIGHTS_EXPECTED, e))?;
         let info = config.info();
-        let backbone = Transformer::load(config.root(&vb), &config.transformer())
+        let backbone = Transformer::load(config.root(&vb), &config.transformer(), precision)
             .map_err(|e| malformed(&files.weights, config.expected_weights(), e))?;
 
         let mut projection = Vec::new();

@@ -19,6 +19,7 @@ use candle_core::{CpuStorage, Device, Layout, Module, Result, Tensor};
 use candle_nn::{Activation, Embedding, LayerNorm, Linear, VarBuilder};
 
 use super::attention::attention;
+use super::config::Precision;
 use super::dense::{Dense, Epilogue};
 use super::norm::RowNorm;
 
@@ -77,7 +78,7 @@ pub(crate) struct Transformer {
 impl Transformer {
     /// Loads `embeddings.*` and `encoder.layer.N.*` from `vb` (already
     /// narrowed to the model's prefix).
-    pub(crate) fn load(vb: VarBuilder, config: &TransformerConfig) -> Result<Self> {
+    pub(crate) fn load(vb: VarBuilder, config: &TransformerConfig, precision: Precision) -> Result<Self> {
         let hidden = config.hidden_size;
         if config.heads == 0 || !hidden.is_multiple_of(config.heads) {
             candle_core::bail!(
@@ -88,7 +89,7 @@ impl Transformer {
         let embeddings = vb.pp("embeddings");
         let token_types = candle_nn::embedding(config.type_vocab_size, hidden, embeddings.pp("token_type_embeddings"))?;
         let layers = (0..config.layers)
-            .map(|i| Layer::load(vb.pp(format!("encoder.layer.{i}")), config))
+            .map(|i| Layer::load(vb.pp(format!("encoder.layer.{i}")), config, precision))
             .collect::<Result<_>>()?;
         Ok(Self {
             words: candle_nn::embedding(config.vocab_size, hidden, embeddings.pp("word_embeddings"))?,
@@ -146,7 +147,7 @@ impl Transformer {
 }
 
 impl Layer {
-    fn load(vb: VarBuilder, config: &TransformerConfig) -> Result<Self> {
+    fn load(vb: VarBuilder, config: &TransformerConfig, precision: Precision) -> Result<Self> {
         let (hidden, eps) = (config.hidden_size, config.layer_norm_eps);
         let attention = vb.pp("attention");
         let projections =
@@ -159,10 +160,10 @@ impl Layer {
             [Some(q), Some(k), Some(v)] => Some(Tensor::cat(&[q, k, v], 0)?),
             _ => None,
         };
-        let dense = |inputs, outputs, vb: VarBuilder| Dense::new(&candle_nn::linear(inputs, outputs, vb)?);
+        let dense = |inputs, outputs, vb: VarBuilder| Dense::new(&candle_nn::linear(inputs, outputs, vb)?, precision);
         let norm = |vb: VarBuilder| RowNorm::new(&candle_nn::layer_norm(hidden, eps, vb)?, eps);
         Ok(Self {
-            qkv: Dense::new(&Linear::new(weight, bias))?,
+            qkv: Dense::new(&Linear::new(weight, bias), precision)?,
             attention_output: dense(hidden, hidden, attention.pp("output").pp("dense"))?,
             attention_norm: norm(attention.pp("output").pp("LayerNorm"))?,
             intermediate: dense(hidden, config.intermediate_size, vb.pp("intermediate").pp("dense"))?,
