@@ -28,14 +28,15 @@
 //! the rows that rerank PLAID's candidates exactly also keep the f32
 //! vectors (4 bytes per dimension more).
 
+mod corpus_texts;
+
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use datafusion::arrow::array::{Array, StringArray};
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use corpus_texts::read_texts;
 use nodefusion_udfs::colbert::{ColbertEncoder, E5_MODEL_NAME, EncoderConfig, EncoderStyle, model_cache_dir};
 use nodefusion_udfs::maxsim::DocEmbeddings;
 use nodefusion_udfs::plaid::{PlaidBuildParams, PlaidIndex, SearchParams};
@@ -118,29 +119,6 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     Ok(args)
-}
-
-/// The `text` column of a Parquet file.
-fn read_texts(path: &Path) -> Result<Vec<String>, BoxError> {
-    let file = std::fs::File::open(path).map_err(|e| {
-        format!(
-            "{}: {e} (run `cargo run -p nodefusion-retrieval --example build_mishnah`, or pass --data)",
-            path.display()
-        )
-    })?;
-    let mut texts = Vec::new();
-    for batch in ParquetRecordBatchReaderBuilder::try_new(file)?.build()? {
-        let batch = batch?;
-        let column = batch
-            .column_by_name("text")
-            .and_then(|c| c.as_any().downcast_ref::<StringArray>())
-            .ok_or_else(|| format!("{}: no utf8 column 'text'", path.display()))?;
-        if column.null_count() > 0 {
-            return Err(format!("{}: the 'text' column has nulls", path.display()).into());
-        }
-        texts.extend((0..column.len()).map(|i| column.value(i).to_owned()));
-    }
-    Ok(texts)
 }
 
 /// Token vectors of many texts, one after another.
@@ -237,8 +215,8 @@ fn encode(encoder: &ColbertEncoder, texts: &[String], queries: bool) -> Result<M
 /// The corpus's and quotations' vectors: from `work` when they were made
 /// from the same texts and model, else encoded and stored there.
 fn vectors(args: &Args) -> Result<(MultiVectors, MultiVectors), BoxError> {
-    let passages = read_texts(&args.data.join("passages.parquet"))?;
-    let queries = read_texts(&args.data.join("queries.parquet"))?;
+    let passages = read_texts(&args.data.join("passages.parquet"), "--data")?;
+    let queries = read_texts(&args.data.join("queries.parquet"), "--data")?;
     let model_dir = model_cache_dir(E5_MODEL_NAME);
     let config = EncoderConfig {
         threads: Some(2),

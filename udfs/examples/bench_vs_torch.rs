@@ -22,13 +22,14 @@
 //! f32 and checks that its pooled vectors agree. Without a working Python
 //! the table has nodefusion's row only.
 
+mod corpus_texts;
+
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use datafusion::arrow::array::{Array, StringArray};
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use corpus_texts::read_texts;
 use nodefusion_udfs::colbert::{
     E5_MODEL_NAME, EncodedText, EncoderConfig, EncoderStyle, Precision, TextKind, model_cache_dir,
 };
@@ -83,26 +84,8 @@ fn parse_args() -> Result<Args, String> {
 }
 
 /// `n` texts spread evenly over the `text` column of a passages file.
-fn read_verses(path: &PathBuf, n: usize) -> Result<Vec<String>, BoxError> {
-    let file = std::fs::File::open(path).map_err(|e| {
-        format!(
-            "{}: {e} (run `cargo run -p nodefusion-retrieval --example build_mishnah`, or pass --passages)",
-            path.display()
-        )
-    })?;
-    let mut all = Vec::new();
-    for batch in ParquetRecordBatchReaderBuilder::try_new(file)?.build()? {
-        let batch = batch?;
-        let column = batch
-            .column_by_name("text")
-            .and_then(|c| c.as_any().downcast_ref::<StringArray>())
-            .ok_or_else(|| format!("{}: no utf8 column 'text'", path.display()))?;
-        all.extend(
-            (0..column.len())
-                .filter(|&i| column.is_valid(i))
-                .map(|i| column.value(i).to_owned()),
-        );
-    }
+fn read_verses(path: &Path, n: usize) -> Result<Vec<String>, BoxError> {
+    let all = read_texts(path, "--passages")?;
     if all.len() < n {
         return Err(format!("{} has {} texts, fewer than --texts {n}", path.display(), all.len()).into());
     }

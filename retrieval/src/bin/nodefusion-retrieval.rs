@@ -54,8 +54,9 @@ struct Cli {
     #[arg(long, value_enum, default_value_t = Encoder::E5)]
     encoder: Encoder,
     /// The encoder's dense layers in `f32`, or in `bf16` on Intel AMX
-    /// (Sapphire Rapids or later): faster, within about a point of nDCG
-    /// (see the README); refused at the start where the CPU lacks AMX.
+    /// (Sapphire Rapids or later): about twice as fast, within 0.6 points
+    /// of nDCG@10 on both benchmark sets (README, "Encoder speed"); refused
+    /// at the start where the CPU lacks AMX.
     #[arg(long, default_value = "f32")]
     encoder_precision: Precision,
     /// Model directory (config.json, tokenizer.json, model.safetensors);
@@ -119,8 +120,9 @@ enum Command {
     /// Runs a SQL script with the retrieval functions registered instead
     /// of the node pipeline (retrieval/sql/hybrid.sql is the benchmark),
     /// printing what each statement returns. Its ${passages}, ${queries},
-    /// ${ground_truths}, ${model}, ${encoder_style}, ${index_folder},
-    /// ${top_k} and ${rerank_k} come from the flags before `sql`.
+    /// ${ground_truths}, ${model}, ${encoder_style}, ${encoder_precision},
+    /// ${index_folder}, ${top_k} and ${rerank_k} come from the flags before
+    /// `sql`.
     Sql {
         /// The script.
         file: PathBuf,

@@ -28,8 +28,8 @@ pub(crate) enum Epilogue<'a> {
     Norm(&'a RowNorm),
 }
 
-/// A dense layer's weights, transposed once at load (`inputs × outputs`,
-/// row-major) so that gemm reads them row by row.
+/// A dense layer: its weights, transposed once at load (`inputs ×
+/// outputs`), as row-major f32 for gemm or as bf16 AMX tiles, and its bias.
 pub(crate) struct Dense {
     weight: Weights,
     bias: Option<Vec<f32>>,
@@ -50,7 +50,9 @@ impl Dense {
         let weight = match precision {
             Precision::F32 => Weights::F32(weight),
             Precision::Bf16 if amx::available() => Weights::Bf16(PackedWeights::pack(&weight, inputs, outputs)),
-            Precision::Bf16 => candle_core::bail!("bf16 dense layers need AMX-BF16, which this CPU lacks"),
+            Precision::Bf16 => {
+                candle_core::bail!("bf16 dense layers need AMX-BF16, which this CPU or kernel does not offer")
+            }
         };
         Ok(Self {
             weight,
