@@ -5,7 +5,8 @@
 --     nodefusion-retrieval sql retrieval/sql/hybrid.sql
 --
 -- which fills the ${...} placeholders from its flags (the default slice,
--- the cached model, the index folder, --top-k, --rerank-k) and prints what
+-- the cached model, --encoder-precision, the index folder, --top-k,
+-- --rerank-k) and prints what
 -- each statement returns; the last is the metrics table.
 
 CREATE EXTERNAL TABLE passages STORED AS PARQUET LOCATION '${passages}';
@@ -14,6 +15,7 @@ CREATE EXTERNAL TABLE ground_truths STORED AS PARQUET LOCATION '${ground_truths}
 
 SET nodefusion.model = '${model}';
 SET nodefusion.encoder_style = '${encoder_style}';
+SET nodefusion.encoder_precision = '${encoder_precision}';
 
 -- Every passage's token matrix, encoded batch by batch.
 CREATE TABLE encoded_passages AS

@@ -17,6 +17,7 @@ use super::options::index_folder;
 use super::{AppError, RunOptions, data, model_dir, runtime, validate};
 use crate::app::EncoderKind;
 use crate::pipeline::MetricValue;
+use nodefusion_udfs::colbert::Precision;
 
 /// What one statement of a script gave.
 #[derive(Debug)]
@@ -78,6 +79,14 @@ fn placeholders(options: &RunOptions) -> Result<Vec<(&'static str, String)>, App
         ("ground_truths", ground_truths),
         ("model", model.display().to_string()),
         ("encoder_style", style.to_owned()),
+        (
+            "encoder_precision",
+            match options.precision {
+                Precision::F32 => "f32",
+                Precision::Bf16 => "bf16",
+            }
+            .to_owned(),
+        ),
         // Beside the pipeline's published index sets, not inside them.
         (
             "index_folder",

@@ -1,5 +1,5 @@
-//! `encode_query(text [, model [, style]])` and `encode_passage(text [,
-//! model [, style]])`: token embeddings of texts, batched over each Arrow
+//! `encode_query(text [, model [, style [, precision]]])` and
+//! `encode_passage(…)`: token embeddings of texts, batched over each Arrow
 //! batch, by a model loaded once per process.
 
 use std::collections::HashMap;
@@ -19,16 +19,18 @@ use datafusion::logical_expr::{
 
 use super::args::{arg_error, check_text, literal_text, matrix_type, scalar};
 use super::options::SqlOptions;
-use crate::colbert::{ColbertEncoder, EncoderConfig, EncoderStyle, TextKind};
+use crate::colbert::{ColbertEncoder, EncoderConfig, EncoderStyle, Precision, TextKind};
 
 /// An encode function: queries or passages.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(super) struct Encode {
     kind: TextKind,
-    /// `nodefusion.model` and `nodefusion.encoder_style` of the session,
-    /// as set (checked when a plan uses them).
+    /// `nodefusion.model`, `nodefusion.encoder_style` and
+    /// `nodefusion.encoder_precision` of the session, as set (checked when a
+    /// plan uses them).
     model: Option<String>,
     style: String,
+    precision: String,
     signature: Signature,
 }
 
@@ -40,16 +42,19 @@ impl Encode {
             kind,
             model: options.model,
             style: options.encoder_style,
+            precision: options.encoder_precision,
             // Stable: the same text encodes the same way within a query; a
             // model replaced on disk is read by the next process.
             signature: Signature::user_defined(Volatility::Stable),
         }
     }
 
-    /// The encoder settings from the literal model (argument 2) and style
-    /// (argument 3) where given, or else the session's. `given` is how many
-    /// arguments the call has: a given one must be a literal.
-    fn config(&self, given: usize, model: Option<&ScalarValue>, style: Option<&ScalarValue>) -> Result<EncoderConfig> {
+    /// The encoder settings from the literal model (argument 2), style
+    /// (argument 3) and precision (argument 4) where given, or else the
+    /// session's. `given` is how many arguments the call has: a given one
+    /// must be a literal.
+    fn config(&self, given: usize, literals: [Option<&ScalarValue>; 3]) -> Result<EncoderConfig> {
+        let [model, style, precision] = literals;
         let name = self.name();
         let literal = |position: usize, what: &str, value: Option<&'_ ScalarValue>| -> Result<Option<String>> {
             if given < position {
@@ -74,7 +79,17 @@ impl Encode {
                 .parse()
                 .map_err(|e| DataFusionError::Plan(format!("{name}: setting nodefusion.encoder_style: {e}")))?,
         };
-        Ok(style.config(model))
+        let precision: Precision = match literal(4, "precision", precision)? {
+            Some(precision) => precision.parse().map_err(|e| arg_error(name, 4, "precision", e))?,
+            None => self
+                .precision
+                .parse()
+                .map_err(|e| DataFusionError::Plan(format!("{name}: setting nodefusion.encoder_precision: {e}")))?,
+        };
+        Ok(EncoderConfig {
+            precision,
+            ..style.config(model)
+        })
     }
 }
 
@@ -92,19 +107,19 @@ impl ScalarUDFImpl for Encode {
 
     fn coerce_types(&self, types: &[DataType]) -> Result<Vec<DataType>> {
         let name = self.name();
-        if !(1..=3).contains(&types.len()) {
+        if !(1..=4).contains(&types.len()) {
             return Err(DataFusionError::Plan(format!(
-                "{name} takes 1 to 3 arguments (text [, model [, style]]), not {}",
+                "{name} takes 1 to 4 arguments (text [, model [, style [, precision]]]), not {}",
                 types.len()
             )));
         }
         check_text(name, 1, "text", &types[0])?;
-        for (i, what) in [(1, "model"), (2, "style")] {
+        for (i, what) in [(1, "model"), (2, "style"), (3, "precision")] {
             if let Some(t) = types.get(i) {
                 check_text(name, i + 1, what, t)?;
             }
         }
-        // The model and style keep their types: a cast would hide the
+        // The model, style and precision keep their types: a cast would hide the
         // literals.
         Ok(std::iter::once(DataType::Utf8)
             .chain(types[1..].iter().cloned())
@@ -122,16 +137,16 @@ impl ScalarUDFImpl for Encode {
     /// a missing or broken model is an error here, before any row runs.
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
         let literal = |i: usize| args.scalar_arguments.get(i).copied().flatten();
-        let config = self.config(args.arg_fields.len(), literal(1), literal(2))?;
+        let config = self.config(args.arg_fields.len(), [literal(1), literal(2), literal(3)])?;
         let encoder = encoder(&config).map_err(|e| self.model_error(&args, e))?;
         Ok(Arc::new(Field::new(self.name(), matrix_type(encoder.dim()), true)))
     }
 
-    /// Writes the session's model and style into the call as literals, so
-    /// that a plan run elsewhere (a Ballista executor, which does not see
-    /// this session's settings) encodes with the same model.
+    /// Writes the session's model, style and precision into the call as
+    /// literals, so that a plan run elsewhere (a Ballista executor, which
+    /// does not see this session's settings) encodes with the same model.
     fn simplify(&self, mut args: Vec<Expr>, _info: &SimplifyContext) -> Result<ExprSimplifyResult> {
-        if args.len() >= 3 {
+        if args.len() >= 4 {
             return Ok(ExprSimplifyResult::Original(args));
         }
         if args.len() == 1 {
@@ -140,7 +155,10 @@ impl ScalarUDFImpl for Encode {
                 None => return Ok(ExprSimplifyResult::Original(args)),
             }
         }
-        args.push(lit(self.style.as_str()));
+        if args.len() == 2 {
+            args.push(lit(self.style.as_str()));
+        }
+        args.push(lit(self.precision.as_str()));
         let function = Arc::new(ScalarUDF::new_from_impl(self.clone()));
         Ok(ExprSimplifyResult::Simplified(Expr::ScalarFunction(
             ScalarFunction::new_udf(function, args),
@@ -149,20 +167,24 @@ impl ScalarUDFImpl for Encode {
 
     fn with_updated_config(&self, config: &ConfigOptions) -> Option<ScalarUDF> {
         let options = config.extensions.get::<SqlOptions>()?;
-        if options.model == self.model && options.encoder_style == self.style {
+        if options.model == self.model
+            && options.encoder_style == self.style
+            && options.encoder_precision == self.precision
+        {
             return None;
         }
         Some(ScalarUDF::new_from_impl(Self {
             kind: self.kind,
             model: options.model.clone(),
             style: options.encoder_style.clone(),
+            precision: options.encoder_precision.clone(),
             signature: self.signature.clone(),
         }))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let literal = |i: usize| args.args.get(i).and_then(scalar);
-        let encoder = encoder(&self.config(args.args.len(), literal(1), literal(2))?)
+        let encoder = encoder(&self.config(args.args.len(), [literal(1), literal(2), literal(3)])?)
             .map_err(|e| DataFusionError::Execution(format!("{}: {e}", self.name())))?;
         let texts = cast(&args.args[0].to_array(args.number_rows)?, &DataType::Utf8)?;
         let texts = texts.as_string::<i32>();
@@ -179,9 +201,12 @@ impl ScalarUDFImpl for Encode {
 impl Encode {
     /// A model that cannot be loaded, blamed on argument 2 or the setting.
     fn model_error(&self, args: &ReturnFieldArgs, e: crate::colbert::ColbertError) -> DataFusionError {
-        match args.arg_fields.len() {
-            2 => arg_error(self.name(), 2, "model", e),
-            _ => DataFusionError::Plan(format!("{}: the model of nodefusion.model: {e}", self.name())),
+        match (args.arg_fields.len(), &e) {
+            (_, crate::colbert::ColbertError::Config { field: "precision", .. }) => {
+                DataFusionError::Plan(format!("{}: precision: {e}", self.name()))
+            }
+            (1, _) => DataFusionError::Plan(format!("{}: the model of nodefusion.model: {e}", self.name())),
+            _ => arg_error(self.name(), 2, "model", e),
         }
     }
 }

@@ -31,6 +31,9 @@ extensions_options! {
         /// augmentation) or `colbert` (markers, `[MASK]` augmentation); see
         /// `nodefusion_udfs::colbert::EncoderStyle`.
         pub encoder_style: String, default = "e5".to_owned()
+        /// The number format of the encoder's dense layers: `f32`, or `bf16`
+        /// on Intel AMX; see `nodefusion_udfs::colbert::Precision`.
+        pub encoder_precision: String, default = "f32".to_owned()
     }
 }
 

@@ -7,7 +7,7 @@ use datafusion::arrow::array::StructArray;
 use datafusion::arrow::datatypes::{Fields, Float64Type};
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionConfig;
-use nodefusion_udfs::colbert::{EncoderStyle, default_test_model_dir};
+use nodefusion_udfs::colbert::{EncoderConfig, EncoderStyle, Precision, default_test_model_dir};
 use nodefusion_udfs::fusion::{FusionMethod, FusionParams, fuse};
 use nodefusion_udfs::lookup::EmbeddingLookup;
 use nodefusion_udfs::metrics::{Measure, Qrels, Run, evaluate};
@@ -420,6 +420,7 @@ async fn the_encode_functions_are_the_encoder_batched_and_take_the_model_from_th
             format!("{function}(text)"),
             format!("{function}(text, '{model}')"),
             format!("{function}(text, '{model}', 'colbert')"),
+            format!("{function}(text, '{model}', 'colbert', 'f32')"),
         ] {
             let got = column(&ctx, &format!("SELECT {call} FROM texts")).await;
             assert_eq!(
@@ -455,7 +456,7 @@ async fn the_encode_functions_are_the_encoder_batched_and_take_the_model_from_th
         .to_string();
     assert!(
         plan.contains(&format!(
-            "encode_query(texts.text, Utf8(\"{model}\"), Utf8(\"colbert\"))"
+            "encode_query(texts.text, Utf8(\"{model}\"), Utf8(\"colbert\"), Utf8(\"f32\"))"
         )),
         "{plan}"
     );
@@ -481,10 +482,38 @@ async fn the_encode_functions_are_the_encoder_batched_and_take_the_model_from_th
             "SELECT encode_query(1) FROM texts".to_owned(),
             "encode_query: argument 1 (text) must be text",
         ),
+        (
+            format!("SELECT encode_query(text, '{model}', 'colbert', 'f16') FROM texts"),
+            "encode_query: argument 4 (precision)",
+        ),
     ] {
         let found = error(&ctx, &sql).await;
         assert!(found.contains(expected), "{sql}: {found}");
     }
+    // bf16 from the session: encodes where the CPU has AMX (within the
+    // encoder's bf16 tolerance of f32), and is refused by name elsewhere.
+    ctx.sql("SET nodefusion.encoder_precision = 'bf16'").await.unwrap();
+    let bf16 = EncoderConfig {
+        precision: Precision::Bf16,
+        ..EncoderStyle::Colbert.config(&model)
+    };
+    match bf16.load() {
+        Ok(_) => {
+            let got = column(&ctx, "SELECT encode_passage(text) FROM texts").await;
+            assert_eq!(got.as_list::<i32>().len(), texts.len());
+            let explained = ctx.sql("EXPLAIN SELECT encode_query(text) FROM texts").await.unwrap();
+            let plan = datafusion::arrow::util::pretty::pretty_format_batches(&explained.collect().await.unwrap())
+                .unwrap()
+                .to_string();
+            assert!(plan.contains("Utf8(\"bf16\")"), "{plan}");
+        }
+        Err(_) => {
+            let found = error(&ctx, "SELECT encode_query(text) FROM texts").await;
+            assert!(found.contains("precision") && found.contains("AMX"), "{found}");
+        }
+    }
+    ctx.sql("SET nodefusion.encoder_precision = 'f32'").await.unwrap();
+
     ctx.sql("SET nodefusion.encoder_style = 'word2vec'").await.unwrap();
     let found = error(&ctx, "SELECT encode_query(text) FROM texts").await;
     assert!(
