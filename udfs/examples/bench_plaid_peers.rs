@@ -350,12 +350,12 @@ const PEER_SETTINGS: [(usize, usize); 2] = [(8, 4096), (32, 16384)];
 /// reranked by exact MaxSim.
 fn our_rows(
     args: &Args,
+    pools: &[rayon::ThreadPool; 2],
     nbits: u8,
     corpus: &DocEmbeddings,
     queries: &[&[f32]],
     truth: &[Vec<u32>],
 ) -> Result<Vec<Row>, BoxError> {
-    let pools = [pool(1), pool(2)];
     let params = PlaidBuildParams {
         nbits,
         ..PlaidBuildParams::default()
@@ -382,7 +382,7 @@ fn our_rows(
             qps: [None, None],
             overlap: None,
         };
-        for (slot, pool) in row.qps.iter_mut().zip(&pools) {
+        for (slot, pool) in row.qps.iter_mut().zip(pools) {
             let (seconds, hits) = timed(args.rounds, || pool.install(|| index.search_batch(queries, search)));
             *slot = Some(qps(seconds));
             row.overlap = Some(overlap(truth, &ids(hits?)));
@@ -403,7 +403,7 @@ fn our_rows(
         let hits = rerank(q, &candidates, corpus, K).map_err(|e| e.to_string())?;
         Ok(hits.iter().map(|h| h.doc).collect())
     };
-    for (slot, pool) in row.qps.iter_mut().zip(&pools) {
+    for (slot, pool) in row.qps.iter_mut().zip(pools) {
         let (seconds, found) = timed(args.rounds, || {
             pool.install(|| queries.par_iter().map(search).collect::<Result<Vec<_>, _>>())
         });
@@ -486,7 +486,7 @@ fn main() -> Result<(), BoxError> {
     }];
     let mut notes = Vec::new();
     for &nbits in &args.nbits {
-        rows.extend(our_rows(&args, nbits, &corpus, &queries, &truth)?);
+        rows.extend(our_rows(&args, &pools, nbits, &corpus, &queries, &truth)?);
         if args.peers {
             match peer_rows(&args, nbits, tokens, queries.len()) {
                 Ok(peer) => rows.extend(peer),

@@ -72,24 +72,36 @@ impl Encode {
                 ))
             })?,
         };
-        let style: EncoderStyle = match literal(3, "style", style)? {
-            Some(style) => style.parse().map_err(|e| arg_error(name, 3, "style", e))?,
-            None => self
-                .style
-                .parse()
-                .map_err(|e| DataFusionError::Plan(format!("{name}: setting nodefusion.encoder_style: {e}")))?,
-        };
-        let precision: Precision = match literal(4, "precision", precision)? {
-            Some(precision) => precision.parse().map_err(|e| arg_error(name, 4, "precision", e))?,
-            None => self
-                .precision
-                .parse()
-                .map_err(|e| DataFusionError::Plan(format!("{name}: setting nodefusion.encoder_precision: {e}")))?,
-        };
+        let style: EncoderStyle = parsed(name, literal(3, "style", style)?, 3, "style", &self.style)?;
+        let precision: Precision = parsed(
+            name,
+            literal(4, "precision", precision)?,
+            4,
+            "precision",
+            &self.precision,
+        )?;
         Ok(EncoderConfig {
             precision,
             ..style.config(model)
         })
+    }
+}
+
+/// The literal argument `position` (`what`) of `function` where the call
+/// gives it, else the session's `nodefusion.encoder_<what>`, parsed; an
+/// error names whichever was at fault.
+fn parsed<T: std::str::FromStr<Err = String>>(
+    function: &str,
+    literal: Option<String>,
+    position: usize,
+    what: &str,
+    session: &str,
+) -> Result<T> {
+    match literal {
+        Some(text) => text.parse().map_err(|e| arg_error(function, position, what, e)),
+        None => session
+            .parse()
+            .map_err(|e| DataFusionError::Plan(format!("{function}: setting nodefusion.encoder_{what}: {e}"))),
     }
 }
 
