@@ -92,13 +92,13 @@ mod config;
 mod dense;
 mod encoder;
 mod error;
-mod files;
+pub(crate) mod files;
 mod gelu;
-mod input;
-mod model;
+pub(crate) mod input;
+pub(crate) mod model;
 mod norm;
 mod simd;
-mod transformer;
+pub(crate) mod transformer;
 
 pub use config::{Device, EncoderConfig, EncoderStyle, Markers, ModelSource, Precision};
 pub use encoder::{ColbertEncoder, EncodedText, TextKind, TokenEmbeddings};

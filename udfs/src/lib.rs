@@ -17,6 +17,7 @@
 
 pub mod bm25;
 pub mod colbert;
+pub mod finetune;
 pub mod fusion;
 pub mod hebrew;
 pub mod hit;

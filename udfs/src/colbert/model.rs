@@ -46,13 +46,13 @@ pub(crate) struct BackboneInfo {
 }
 
 /// The parsed `config.json`.
-enum BackboneConfig {
+pub(crate) enum BackboneConfig {
     Bert(BertConfig),
     XlmRoberta(XlmRobertaConfig),
 }
 
 impl BackboneConfig {
-    fn info(&self) -> BackboneInfo {
+    pub(crate) fn info(&self) -> BackboneInfo {
         match self {
             BackboneConfig::Bert(c) => BackboneInfo {
                 model_type: "bert",
@@ -69,7 +69,7 @@ impl BackboneConfig {
         }
     }
 
-    fn transformer(&self) -> TransformerConfig {
+    pub(crate) fn transformer(&self) -> TransformerConfig {
         match self {
             BackboneConfig::Bert(c) => TransformerConfig {
                 hidden_size: c.hidden_size,
@@ -106,16 +106,27 @@ impl BackboneConfig {
     /// the root, masked-LM and classifier checkpoints under `bert.` or
     /// `roberta.`.
     fn root<'a>(&self, vb: &VarBuilder<'a>) -> VarBuilder<'a> {
-        if vb.contains_tensor("embeddings.word_embeddings.weight") {
-            return vb.clone();
-        }
-        match self {
-            BackboneConfig::Bert(_) => vb.pp("bert"),
-            BackboneConfig::XlmRoberta(_) => vb.pp("roberta"),
+        let prefix = self.prefix(|name| vb.contains_tensor(name));
+        if prefix.is_empty() {
+            vb.clone()
+        } else {
+            vb.pp(prefix.trim_end_matches('.'))
         }
     }
 
-    fn expected_weights(&self) -> &'static str {
+    /// The prefix of the encoder's tensor names (`""`, `"bert."` or
+    /// `"roberta."`), given which names the checkpoint holds.
+    pub(crate) fn prefix(&self, contains: impl Fn(&str) -> bool) -> &'static str {
+        if contains("embeddings.word_embeddings.weight") {
+            return "";
+        }
+        match self {
+            BackboneConfig::Bert(_) => "bert.",
+            BackboneConfig::XlmRoberta(_) => "roberta.",
+        }
+    }
+
+    pub(crate) fn expected_weights(&self) -> &'static str {
         match self {
             BackboneConfig::Bert(_) => {
                 "BERT weights matching config.json (embeddings.*, encoder.layer.N.*, \
@@ -162,34 +173,8 @@ impl Model {
         let backbone = Transformer::load(config.root(&vb), &config.transformer(), precision)
             .map_err(|e| malformed(&files.weights, config.expected_weights(), e))?;
 
-        let mut projection = Vec::new();
-        let mut width = info.hidden_size;
-        if files.dense.is_empty() {
-            // Stanford ColBERT: the projection sits next to the encoder.
-            if vb.contains_tensor(&format!("{PROJECTION}.weight")) {
-                projection.push(load_linear(&vb, &files.weights, width)?);
-            }
-        } else {
-            for dense in &files.dense {
-                projection.push(load_dense(dense, width, device)?);
-            }
-        }
-        if let Some(last) = projection.last() {
-            width = last.weight().dim(0)?;
-        }
-        let dim = match dim {
-            None => width,
-            Some(d) if d <= width => d,
-            Some(d) => {
-                return Err(ColbertError::Config {
-                    field: "dim",
-                    reason: format!(
-                        "is {d}, but the model's vectors have {width} dimensions; \
-                         use None or at most {width}"
-                    ),
-                });
-            }
-        };
+        let projection = load_projection(files, &vb, info.hidden_size, device)?;
+        let dim = output_dim(&projection, info.hidden_size, dim)?;
         Ok(Self {
             backbone,
             projection,
@@ -242,7 +227,7 @@ fn l2_normalize_rows(values: &mut [f32], width: usize) {
     }
 }
 
-fn read_config(path: &Path) -> Result<BackboneConfig> {
+pub(crate) fn read_config(path: &Path) -> Result<BackboneConfig> {
     let text = std::fs::read_to_string(path).map_err(|e| malformed(path, CONFIG_EXPECTED, e))?;
     let kind: ModelType = serde_json::from_str(&text).map_err(|e| malformed(path, CONFIG_EXPECTED, e))?;
     match kind.model_type.as_deref() {
@@ -326,4 +311,49 @@ fn load_dense(dense: &DenseFiles, width: usize, device: &Device) -> Result<Linea
     let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&dense.weights], DType::F32, device) }
         .map_err(|e| malformed(&dense.weights, "Dense weights in safetensors format", e))?;
     load_linear(&vb, &dense.weights, width)
+}
+
+/// The ColBERT projection of a checkpoint, in order: `linear.*` beside the
+/// encoder (Stanford), the `Dense` modules (PyLate), or none.
+pub(crate) fn load_projection(
+    files: &ModelFiles,
+    vb: &VarBuilder,
+    hidden: usize,
+    device: &Device,
+) -> Result<Vec<Linear>> {
+    let mut projection = Vec::new();
+    let mut width = hidden;
+    if files.dense.is_empty() {
+        // Stanford ColBERT: the projection sits next to the encoder.
+        if vb.contains_tensor(&format!("{PROJECTION}.weight")) {
+            projection.push(load_linear(vb, &files.weights, width)?);
+        }
+    } else {
+        for dense in &files.dense {
+            let layer = load_dense(dense, width, device)?;
+            width = layer.weight().dim(0)?;
+            projection.push(layer);
+        }
+    }
+    Ok(projection)
+}
+
+/// The size of the vectors returned: `dim` when given and possible, else the
+/// projection's output size (or `hidden` without a projection).
+pub(crate) fn output_dim(projection: &[Linear], hidden: usize, dim: Option<usize>) -> Result<usize> {
+    let width = match projection.last() {
+        Some(last) => last.weight().dim(0)?,
+        None => hidden,
+    };
+    match dim {
+        None => Ok(width),
+        Some(d) if d <= width => Ok(d),
+        Some(d) => Err(ColbertError::Config {
+            field: "dim",
+            reason: format!(
+                "is {d}, but the model's vectors have {width} dimensions; \
+                 use None or at most {width}"
+            ),
+        }),
+    }
 }
