@@ -107,6 +107,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         encoder: EncoderKind::E5,
         model_dir: None,
         precision: nodefusion_udfs::colbert::Precision::F32,
+        fine_tune: None,
         index_folder: Some(work.join("indexes").display().to_string()),
         overwrite: true,
         top_k,

@@ -191,6 +191,7 @@ fn retrieval_options(cli: &Cli, engine: EngineKind, scratch: &Path, name: &str) 
         encoder: EncoderKind::E5,
         model_dir: None,
         precision: nodefusion_udfs::colbert::Precision::F32,
+        fine_tune: None,
         index_folder: Some(scratch.join(format!("indexes-{name}")).display().to_string()),
         overwrite: true,
         top_k: 100,

@@ -359,6 +359,7 @@ fn bench_engines(cli: &Cli, model_dir: &Path, scratch: &Path, claims: &mut Vec<C
             encoder: cli.encoder.kind(),
             model_dir: Some(model_dir.to_path_buf()),
             precision: nodefusion_udfs::colbert::Precision::F32,
+            fine_tune: None,
             index_folder: Some(scratch.join(format!("indexes-{name}")).display().to_string()),
             overwrite: true,
             top_k: 100,

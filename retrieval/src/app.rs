@@ -37,12 +37,12 @@ use nodefusion_udfs::store::IndexSet;
 pub use checks::validate;
 pub use error::AppError;
 pub use input::{default_dataset, inputs};
-pub use options::{EncoderKind, EngineKind, RunOptions, RunResult};
+pub use options::{EncoderKind, EngineKind, FineTuneOptions, RunOptions, RunResult};
 pub use output::write_parquet;
 pub use script::{ScriptOutput, StatementOutput, run_script};
 pub use sql::{check_query, query};
 
-use crate::pipeline::{IndexSettings, retrieval_pipeline};
+use crate::pipeline::{FineTuneSummary, IndexSettings, fine_tuned_retrieval_pipeline, retrieval_pipeline};
 use options::index_folder;
 
 /// A multi-threaded async runtime for the blocking parts of a run.
@@ -59,7 +59,10 @@ pub fn run(options: &RunOptions) -> Result<RunResult, AppError> {
     let data = data(options)?;
     let model_dir = model_dir(options)?;
     let encoder = encoder_config(options, &model_dir)?;
-    let pipeline = retrieval_pipeline()?;
+    let pipeline = match options.fine_tune {
+        Some(_) => fine_tuned_retrieval_pipeline()?,
+        None => retrieval_pipeline()?,
+    };
     // The indexes go to a generation of their own, published with the
     // outputs once the whole run has succeeded.
     let runtime = runtime()?;
@@ -74,9 +77,14 @@ pub fn run(options: &RunOptions) -> Result<RunResult, AppError> {
         index_cache: index_cache.clone(),
     };
     let inputs = inputs(options, &data, encoder, index_settings);
-    let outcome = run_engine(options, &pipeline, inputs).and_then(|out| {
+    let outcome = run_engine(options, &pipeline, inputs).and_then(|mut out| {
+        let fine_tuned: Option<FineTuneSummary> = match options.fine_tune {
+            Some(_) => Some(out.take("fine_tune_report")?),
+            None => None,
+        };
         let copied = reuse::copied(&staged, &runtime);
         let mut result = output::publish(options, out, &set, &staged, &runtime)?;
+        result.notes.extend(fine_tuned.map(|summary| summary.to_string()));
         if let (false, Some(cache)) = (copied.is_empty(), index_cache) {
             result.notes.push(format!(
                 "indexes {} were built before from the same passages, encodings and settings: copied from {cache}, not built again",
@@ -136,7 +144,10 @@ fn encoder_config(options: &RunOptions, model_dir: &Path) -> Result<EncoderConfi
 /// Runs `pipeline` on the engine `options` name, selecting the metrics and
 /// the predictions.
 fn run_engine(options: &RunOptions, pipeline: &Pipeline, inputs: Inputs) -> Result<Outputs, AppError> {
-    let select = Some(&["metrics", "all_predictions"][..]);
+    let select = match options.fine_tune {
+        Some(_) => Some(&["metrics", "all_predictions", "fine_tune_report"][..]),
+        None => Some(&["metrics", "all_predictions"][..]),
+    };
     let cache = match &options.cache {
         Some(dir) => Some(Cache::in_dir(dir)?),
         None => None,

@@ -40,6 +40,33 @@ pub struct Query {
     pub text: String,
 }
 
+/// A training pair given by the user: a query text and the passage text
+/// that answers it, e.g. an English verse and its Hebrew original (the ASV
+/// dataset's [`TRAINING_PAIRS_FILE`](crate::dataset::TRAINING_PAIRS_FILE)).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct AlignedPair {
+    /// The id of the answering passage (`book:chapter:verse` for the
+    /// datasets here, which lets the chapter rules apply).
+    pub uuid: String,
+    /// Encoded as a query.
+    pub query: String,
+    /// Encoded as a document.
+    pub positive: String,
+}
+
+/// Reads aligned pairs (`uuid`, `query`, `positive`); there must be some.
+pub async fn load_aligned_pairs(location: &str, partitions: usize) -> Result<Vec<AlignedPair>, DataError> {
+    let columns = [("uuid", Kind::Text), ("query", Kind::Text), ("positive", Kind::Text)];
+    let rows: Vec<AlignedPair> = read_rows(location, &columns, partitions).await?;
+    if rows.is_empty() {
+        return Err(DataError::Empty {
+            location: location.into(),
+            what: "aligned pairs",
+        });
+    }
+    Ok(rows)
+}
+
 /// A judged (query, passage) pair.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct GroundTruth {

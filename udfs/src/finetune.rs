@@ -35,6 +35,7 @@
 //! count give the same weights.
 
 mod error;
+mod fused;
 mod loss;
 mod network;
 mod pairs;

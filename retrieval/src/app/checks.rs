@@ -2,7 +2,9 @@
 
 use nodefusion_udfs::store::IndexSet;
 
-use super::options::{index_folder, output_folder};
+use nodefusion_udfs::finetune::FineTuneError;
+
+use super::options::{FineTuneOptions, index_folder, output_folder};
 use super::{AppError, RunOptions, runtime};
 use crate::pipeline::INDEXES;
 
@@ -16,6 +18,9 @@ pub fn validate(options: &RunOptions) -> Result<(), AppError> {
     }
     if options.rerank_k == 0 {
         return Err(AppError::AtLeastOne { flag: "--rerank-k" });
+    }
+    if let Some(fine_tune) = &options.fine_tune {
+        check_fine_tune(fine_tune)?;
     }
     let folder = index_folder(options);
     if folder.trim().is_empty() {
@@ -43,5 +48,19 @@ pub fn validate(options: &RunOptions) -> Result<(), AppError> {
         .and_then(|()| std::fs::write(&probe, b""))
         .and_then(|()| std::fs::remove_file(&probe))
         .map_err(|source| AppError::OutputFolder { path: output, source })?;
+    Ok(())
+}
+
+/// The training settings, and that there is something to train on.
+fn check_fine_tune(fine_tune: &FineTuneOptions) -> Result<(), AppError> {
+    let error = |e| AppError::FineTune(Box::new(e));
+    fine_tune.config.validate().map_err(error)?;
+    if let Some(spans) = &fine_tune.spans {
+        spans.validate().map_err(error)?;
+    } else if fine_tune.aligned_pairs.is_none() {
+        return Err(error(FineTuneError::NoPairs(
+            "span pairs are off and no aligned pairs file is given".into(),
+        )));
+    }
     Ok(())
 }

@@ -27,6 +27,13 @@ pub enum AppError {
         /// The flag, e.g. `--top-k`.
         flag: &'static str,
     },
+    /// The fine-tuning settings are out of range, or name nothing to
+    /// train on.
+    #[error("fine-tuning: {0}")]
+    FineTune(#[source] Box<nodefusion_udfs::finetune::FineTuneError>),
+    /// `--fine-tune` with the `sql` subcommand, whose script names its model.
+    #[error("--fine-tune is for a pipeline run; the sql subcommand encodes with the model it is given")]
+    FineTuneInScript,
     /// `--scheduler` or `--partitions` without `--engine ballista`.
     #[error("--scheduler and --partitions are for --engine ballista")]
     BallistaOnly,

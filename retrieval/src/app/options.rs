@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use nodefusion::RunReport;
 use nodefusion_udfs::colbert::{E5_MODEL_NAME, EncoderConfig, EncoderStyle, Precision, TEST_MODEL_NAME};
+use nodefusion_udfs::finetune::{FineTuneConfig, SpanOptions};
 
 use super::AppError;
 use crate::dataset::default_cache_dir;
@@ -80,6 +81,23 @@ impl EncoderKind {
     }
 }
 
+/// Fine-tuning the encoder within a run
+/// ([`fine_tuned_retrieval_pipeline`](crate::pipeline::fine_tuned_retrieval_pipeline)).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FineTuneOptions {
+    /// The training run.
+    pub config: FineTuneConfig,
+    /// Train on spans of the passages; `None`: not.
+    pub spans: Option<SpanOptions>,
+    /// A Parquet file of aligned pairs (`uuid`, `query`, `positive`), such
+    /// as the ASV dataset's
+    /// [`TRAINING_PAIRS_FILE`](crate::dataset::TRAINING_PAIRS_FILE).
+    pub aligned_pairs: Option<String>,
+    /// Query files (`uuid`, `text`) of other evaluation sets: their texts
+    /// are never trained on, like the run's own queries.
+    pub excluded_queries: Vec<String>,
+}
+
 /// What to run, on what.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -97,6 +115,9 @@ pub struct RunOptions {
     pub model_dir: Option<PathBuf>,
     /// The number format of the encoder's dense layers.
     pub precision: Precision,
+    /// Fine-tune the encoder on the run's passages before encoding;
+    /// `None`: use it as it is.
+    pub fine_tune: Option<FineTuneOptions>,
     /// Where indexes go; default: `<cache>/indexes/<engine>`.
     pub index_folder: Option<String>,
     /// Replace existing indexes.

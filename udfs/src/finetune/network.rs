@@ -20,6 +20,7 @@ use crate::colbert::model::{load_projection, output_dim, read_config};
 use crate::colbert::transformer::TransformerConfig;
 
 use super::error::{FineTuneError, Result};
+use super::fused::{MaskedSoftmax, Standardize};
 
 /// Added to the attention scores of keys a token may not attend to: exp of
 /// it is 0 in f32 and f64, and it stays finite, so a fully padded row cannot
@@ -77,8 +78,14 @@ struct Dense {
 }
 
 impl Dense {
+    /// `x W^T + b` over the last dimension. The rows are flattened into
+    /// one matrix first: with the weight broadcast over a batch instead,
+    /// its gradient would be one `in × out` matrix per text, summed after.
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(x.broadcast_matmul(&self.weight.t()?)?.broadcast_add(&self.bias)?)
+        let (texts, longest, width) = x.dims3()?;
+        let rows = x.reshape((texts * longest, width))?;
+        let out = rows.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)?;
+        Ok(out.reshape((texts, longest, self.weight.dim(0)?))?)
     }
 }
 
@@ -89,13 +96,10 @@ struct Norm {
 }
 
 impl Norm {
-    /// LayerNorm over the last dimension from differentiable primitives
-    /// (candle's fused kernel has no gradient); the variance is the mean of
-    /// squared deviations, as in PyTorch.
+    /// LayerNorm over the last dimension ([`Standardize`], then the
+    /// weight and bias; candle's fused kernel has no gradient).
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let centred = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
-        let variance = centred.sqr()?.mean_keepdim(D::Minus1)?;
-        let normed = centred.broadcast_div(&(variance + self.eps)?.sqrt()?)?;
+        let normed = x.contiguous()?.apply_op1(Standardize { eps: self.eps })?;
         Ok(normed.broadcast_mul(&self.weight)?.broadcast_add(&self.bias)?)
     }
 }
@@ -321,7 +325,9 @@ impl Network {
         let embedded = words.broadcast_add(&self.token_type)?.broadcast_add(&positions)?;
         let mut hidden = self.embedding_norm.forward(&embedded)?;
         // 0 where a key may be attended to, MASKED where not: texts × 1 × 1 × longest.
-        let key_bias = ((&batch.attended - 1.0)? * (-MASKED))?.reshape((texts, 1, 1, longest))?;
+        let key_bias = ((&batch.attended - 1.0)? * (-MASKED))?
+            .reshape((texts, 1, 1, longest))?
+            .contiguous()?;
         for layer in &self.layers {
             hidden = self.layer(layer, &hidden, &key_bias)?;
         }
@@ -350,8 +356,8 @@ impl Network {
         let q = heads(layer.query.forward(x)?)?;
         let k = heads(layer.key.forward(x)?)?;
         let v = heads(layer.value.forward(x)?)?;
-        let scores = (q.matmul(&k.t()?)? / (head_dim as f64).sqrt())?.broadcast_add(key_bias)?;
-        let weights = candle_nn::ops::softmax(&scores, D::Minus1)?;
+        let q = (q / (head_dim as f64).sqrt())?;
+        let weights = q.matmul(&k.t()?)?.contiguous()?.apply_op2(key_bias, MaskedSoftmax)?;
         let context = weights
             .matmul(&v)?
             .transpose(1, 2)?

@@ -82,7 +82,8 @@ impl Default for SpanOptions {
 }
 
 impl SpanOptions {
-    fn validate(&self) -> Result<()> {
+    /// Checks every field, naming the first that is out of range.
+    pub fn validate(&self) -> Result<()> {
         let chance = |field: &'static str, value: f64| {
             if (0.0..=1.0).contains(&value) {
                 Ok(())
