@@ -2,6 +2,8 @@
 //!
 //! ```text
 //! load_passages, load_queries, load_ground_truths
+//!   (fine_tuned_retrieval_pipeline: load_training_inputs → fine_tune_encoder
+//!    → the encoder below; see [`training`])
 //!   → encode_passage (mapped over passages; batch implementation) → passage_matrices
 //!   → build_vector_index (PLAID), build_bm25_index, build_passage_lookup
 //!   → encode_query (mapped over queries; batch implementation)

@@ -61,7 +61,8 @@ pub struct SpanOptions {
     /// Chance that a word of four letters or more is cut to its first
     /// three and an apostrophe. Default 0.05.
     pub abbreviate_word: f64,
-    /// BM25 hard negatives per pair. Default 1.
+    /// BM25 hard negatives per pair, at most: a span that shares no term
+    /// with another passage gets none. Default 1.
     pub hard_negatives: usize,
     /// Seed of every random choice. Default 17.
     pub seed: u64,
@@ -182,7 +183,8 @@ fn canonical(text: &str) -> String {
 /// ];
 /// let pairs = span_pairs(&passages, &Exclusions::default(), None, &SpanOptions::default())?;
 /// assert_eq!(pairs.len(), 3);
-/// assert!(pairs.iter().all(|p| p.negatives.len() == 1 && p.negatives[0] != p.positive));
+/// // A span that shares words with another passage gets it as a negative.
+/// assert!(pairs.iter().all(|p| p.negatives.len() <= 1 && !p.negatives.contains(&p.positive)));
 /// # Ok::<(), nodefusion_udfs::finetune::FineTuneError>(())
 /// ```
 pub fn span_pairs<S: AsRef<str> + Sync>(
