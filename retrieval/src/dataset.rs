@@ -51,6 +51,7 @@
 //!                                                    passages.parquet       uuid, text
 //!                                                    queries.parquet        uuid, text
 //!                                                    ground_truths.parquet  query_uuid, passage_uuid, relevance
+//!                                                    training_pairs.parquet uuid, query, positive
 //! ```
 //!
 //! * **Passages** are the Hebrew verses, written by the same code and with

