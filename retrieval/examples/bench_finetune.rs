@@ -14,8 +14,13 @@
 //! the training's pairs, steps, wall time and the process's peak memory
 //! after training, and which of the goals are reached.
 
-use std::path::{Path, PathBuf};
+#[allow(dead_code)] // the HTTP server and shard writer are bench_pipeline's
+mod bench_support;
+
+use std::path::Path;
 use std::time::Instant;
+
+use bench_support::{ScratchDir, peak_memory_bytes};
 
 use clap::Parser;
 use nodefusion_retrieval::app::{self, EncoderKind, EngineKind, FineTuneOptions, RunOptions, RunResult};
@@ -74,7 +79,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         aligned_pairs: Some(file(&asv_dir, TRAINING_PAIRS_FILE)),
         excluded_queries: vec![mishnah.1.clone(), asv.1.clone()],
     };
-    let scratch = std::env::temp_dir().join(format!("bench-finetune-{}", std::process::id()));
+    let scratch = ScratchDir::new().map_err(|e| e.to_string())?;
+    let scratch = scratch.path();
     let precision = if cli.bf16 { Precision::Bf16 } else { Precision::F32 };
     let run = |name: &str, data: &(String, String, String), tuned: bool| -> Result<(RunResult, f64), app::AppError> {
         let started = Instant::now();
@@ -101,11 +107,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
 
     let (mishnah_tuned, mishnah_tuned_s) = run("mishnah-tuned", &mishnah, true)?;
-    let peak_after_training = peak_rss_gb();
+    // In millions of kB, as the README reads `/usr/bin/time -v` too.
+    let peak_after_training = peak_memory_bytes().map_or(f64::NAN, |bytes| bytes as f64 / 1024.0 / 1e6);
     let (asv_tuned, asv_tuned_s) = run("asv-tuned", &asv, true)?;
     let (mishnah_zero, mishnah_zero_s) = run("mishnah-zero", &mishnah, false)?;
     let (asv_zero, asv_zero_s) = run("asv-zero", &asv, false)?;
-    let _ = std::fs::remove_dir_all(&scratch);
 
     println!(
         "\n## Zero-shot against fine-tuned multilingual-e5-small ({} encoding), nDCG@10\n",
@@ -159,14 +165,4 @@ fn ndcg(result: &RunResult, system: &str) -> f64 {
 
 fn reached(yes: bool) -> &'static str {
     if yes { "reached" } else { "not reached" }
-}
-
-/// The process's peak resident memory (`VmHWM`), in GB.
-fn peak_rss_gb() -> f64 {
-    let status = std::fs::read_to_string(PathBuf::from("/proc/self/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1e6)
 }

@@ -206,7 +206,12 @@ fn run_key(
 ) -> Result<String, BoxError> {
     let mut hasher = blake3::Hasher::new();
     hasher.update(b"nodefusion-fine-tuned/1\0");
-    hasher.update(model_digest(base_dir)?.as_bytes());
+    // The config carries the digest when the run took one (node cache on).
+    let digest = match &base.model_digest {
+        Some(digest) => digest.clone(),
+        None => model_digest(base_dir)?,
+    };
+    hasher.update(digest.as_bytes());
     let encoder = EncoderConfig {
         model_digest: None,
         ..base.clone()

@@ -27,12 +27,6 @@ use super::fused::{MaskedSoftmax, Standardize};
 /// turn into NaN.
 const MASKED: f64 = -1e9;
 
-/// One trainable weight: its name in the checkpoint and the variable.
-pub(crate) struct Param {
-    pub name: String,
-    pub var: Var,
-}
-
 /// A batch of prepared texts, padded to its longest.
 pub(crate) struct Batch {
     /// `texts × longest` token ids (padding: 0).
@@ -129,10 +123,8 @@ pub(crate) struct Network {
     max_positions: usize,
     /// Size of the returned vectors.
     pub dim: usize,
-    /// The trainable weights, in checkpoint order.
-    pub params: Vec<Param>,
-    /// The variables by name, for the optimiser and saving.
-    pub varmap: VarMap,
+    /// The trainable weights by their names in the checkpoint.
+    varmap: VarMap,
     /// Every tensor of the source checkpoint by its name, as loaded: what is
     /// saved, with the trained ones replaced.
     pub checkpoint: HashMap<String, Tensor>,
@@ -159,7 +151,6 @@ pub(crate) fn load(files: &ModelFiles, dim: Option<usize>, train_embeddings: boo
         expected: config.expected_weights(),
         dtype,
         varmap: VarMap::new(),
-        params: Vec::new(),
     };
     let embeddings = "embeddings";
     let words = take.tensor(&format!("{embeddings}.word_embeddings.weight"), train_embeddings)?;
@@ -180,7 +171,7 @@ pub(crate) fn load(files: &ModelFiles, dim: Option<usize>, train_embeddings: boo
             output_norm: take.norm(&format!("{at}.output.LayerNorm"), eps)?,
         });
     }
-    let Take { varmap, params, .. } = take;
+    let varmap = take.varmap;
     check_shapes(&transformer, &files.weights, &words, &positions)?;
     // The projection, where the checkpoint has one, is kept as it is.
     // SAFETY: read-only mmap of the checkpoint, as the inference encoder does.
@@ -207,7 +198,6 @@ pub(crate) fn load(files: &ModelFiles, dim: Option<usize>, train_embeddings: boo
         first_position: transformer.first_position as usize,
         max_positions: transformer.max_position_embeddings,
         dim,
-        params,
         varmap,
         checkpoint,
         dtype,
@@ -224,7 +214,6 @@ struct Take<'a> {
     expected: &'static str,
     dtype: DType,
     varmap: VarMap,
-    params: Vec<Param>,
 }
 
 impl Take<'_> {
@@ -239,13 +228,8 @@ impl Take<'_> {
             return Ok(value);
         }
         let var = Var::from_tensor(&value)?;
-        self.varmap
-            .data()
-            .lock()
-            .map_err(|_| FineTuneError::Internal("the variable map's lock is poisoned".into()))?
-            .insert(full.clone(), var.clone());
         let tensor = var.as_tensor().clone();
-        self.params.push(Param { name: full, var });
+        self.varmap.data().lock().map_err(|_| poisoned())?.insert(full, var);
         Ok(tensor)
     }
 
@@ -304,7 +288,17 @@ pub(crate) struct Encoded {
     pub pooled: Tensor,
 }
 
+fn poisoned() -> FineTuneError {
+    FineTuneError::Internal("the variable map's lock is poisoned".into())
+}
+
 impl Network {
+    /// The trainable weights by their names in the checkpoint (handles to
+    /// the same variables).
+    pub(crate) fn vars(&self) -> Result<HashMap<String, Var>> {
+        Ok(self.varmap.data().lock().map_err(|_| poisoned())?.clone())
+    }
+
     /// Encodes a padded batch.
     pub(crate) fn forward(&self, batch: &Batch) -> Result<Encoded> {
         let texts = batch.ids.dim(0)?;

@@ -86,7 +86,7 @@ fn a_saved_checkpoint_encodes_as_the_in_memory_network() {
         pairs_seen: 4,
         steps: 1,
         losses: vec![],
-        trained_weights: trainer.trained_weights(),
+        trained_weights: trainer.trained_weights().unwrap(),
         seconds: 0.0,
         pairs_digest: pairs_digest(&pairs()),
     };
@@ -126,18 +126,18 @@ fn gradients_agree_with_finite_differences() {
     let prepared = trainer.prepare(&pairs()).unwrap();
     let batch: Vec<&PreparedPair> = prepared.iter().take(3).collect();
     let name = "encoder.layer.3.intermediate.dense.weight";
-    let param = trainer.network.params.iter().find(|p| p.name == name).expect(name);
+    let vars = trainer.network.vars().unwrap();
+    let param = vars.get(name).expect(name);
     let loss = trainer.loss(&batch, 1.0).unwrap();
     let grads = loss.backward().unwrap();
-    let grad: Vec<Vec<f64>> = grads.get(param.var.as_tensor()).unwrap().to_vec2().unwrap();
-    let original = param.var.as_tensor().copy().unwrap();
+    let grad: Vec<Vec<f64>> = grads.get(param.as_tensor()).unwrap().to_vec2().unwrap();
+    let original = param.as_tensor().copy().unwrap();
     let h = 1e-6;
     for (row, col) in [(0, 0), (7, 100), (1000, 383), (1535, 17)] {
         let at = |delta: f64| -> f64 {
             let mut values: Vec<Vec<f64>> = original.to_vec2().unwrap();
             values[row][col] += delta;
             param
-                .var
                 .set(&Tensor::new(values, &candle_core::Device::Cpu).unwrap())
                 .unwrap();
             trainer.loss(&batch, 1.0).unwrap().to_scalar::<f64>().unwrap()
@@ -150,7 +150,7 @@ fn gradients_agree_with_finite_differences() {
             "{name}[{row}][{col}]: backprop {analytic}, finite differences {numeric}"
         );
     }
-    param.var.set(&original).unwrap();
+    param.set(&original).unwrap();
 }
 
 #[test]

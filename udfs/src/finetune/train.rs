@@ -253,7 +253,7 @@ pub fn fine_tune(
         pairs_seen: config.steps * config.batch_size.min(pairs.len()),
         steps: config.steps,
         losses,
-        trained_weights: trainer.trained_weights(),
+        trained_weights: trainer.trained_weights()?,
         seconds: started.elapsed().as_secs_f64(),
         pairs_digest: pairs_digest(pairs),
     };
@@ -301,12 +301,7 @@ impl Trainer {
         let files = files::resolve(&encoder.model)?;
         let preparer = Preparer::load(&files.tokenizer, encoder)?;
         let network = network::load(&files, encoder.dim, config.train_embeddings, dtype)?;
-        let vars = network
-            .varmap
-            .data()
-            .lock()
-            .map_err(|_| FineTuneError::Internal("the variable map's lock is poisoned".into()))?
-            .clone();
+        let vars = network.vars()?;
         // Weight decay on weight matrices only, as is usual for BERT.
         let params = |decay: bool| {
             vars.iter()
@@ -372,6 +367,7 @@ impl Trainer {
     /// One optimiser step over `pairs` at `learning_rate`; returns the
     /// step's mean loss.
     pub(crate) fn step(&mut self, pairs: &[&PreparedPair], learning_rate: f64) -> Result<f64> {
+        let vars = self.network.vars()?;
         let mut total = 0.0;
         let mut summed: Option<GradStore> = None;
         for micro in pairs.chunks(self.config.micro_batch) {
@@ -381,13 +377,13 @@ impl Trainer {
             summed = Some(match summed {
                 None => grads,
                 Some(mut sum) => {
-                    for param in &self.network.params {
-                        if let Some(g) = grads.get(param.var.as_tensor()) {
-                            let next = match sum.get(param.var.as_tensor()) {
+                    for var in vars.values() {
+                        if let Some(g) = grads.get(var.as_tensor()) {
+                            let next = match sum.get(var.as_tensor()) {
                                 Some(before) => (before + g)?,
                                 None => g.clone(),
                             };
-                            sum.insert(param.var.as_tensor(), next);
+                            sum.insert(var.as_tensor(), next);
                         }
                     }
                     sum
@@ -404,8 +400,8 @@ impl Trainer {
     }
 
     /// How many numbers training changes.
-    pub(crate) fn trained_weights(&self) -> usize {
-        self.network.params.iter().map(|p| p.var.elem_count()).sum()
+    pub(crate) fn trained_weights(&self) -> Result<usize> {
+        Ok(self.network.vars()?.values().map(|var| var.elem_count()).sum())
     }
 
     /// The kept token vectors of each text, as the network computes them
@@ -464,9 +460,9 @@ impl Trainer {
         let _ = std::fs::remove_dir_all(dir);
         copy_tree(source, dir, &self.files.weights)?;
         let mut tensors = self.network.checkpoint.clone();
-        for param in &self.network.params {
-            let dtype = tensors.get(&param.name).map_or(DType::F32, Tensor::dtype);
-            tensors.insert(param.name.clone(), param.var.as_tensor().to_dtype(dtype)?);
+        for (name, var) in self.network.vars()? {
+            let dtype = tensors.get(&name).map_or(DType::F32, Tensor::dtype);
+            tensors.insert(name, var.as_tensor().to_dtype(dtype)?);
         }
         let weights = dir.join("model.safetensors");
         candle_core::safetensors::save(&tensors, &weights).map_err(|e| FineTuneError::write(&weights, e))?;
