@@ -142,15 +142,29 @@ impl Attention<'_> {
     }
 }
 
-/// Softmax of each row of `width` scores, in place, with AVX2 where the CPU
-/// has it.
+/// Softmax of each row of `width` scores, in place, with AVX-512 or AVX2
+/// where the CPU has them. A row's floats depend on that row only, and not
+/// on the vector width: the max and the sum run in 16 fixed lanes
+/// ([`lane_max`], [`exp_lane_sum`]).
 fn softmax_rows(scores: &mut [f32], width: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU was just found to support AVX-512F.
+        unsafe { softmax_rows_avx512(scores, width) };
+        return;
+    }
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU was just found to support AVX2.
         unsafe { softmax_rows_avx2(scores, width) };
         return;
     }
+    softmax_rows_portable(scores, width);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn softmax_rows_avx512(scores: &mut [f32], width: usize) {
     softmax_rows_portable(scores, width);
 }
 
@@ -163,17 +177,48 @@ fn softmax_rows_avx2(scores: &mut [f32], width: usize) {
 #[inline(always)]
 fn softmax_rows_portable(scores: &mut [f32], width: usize) {
     for row in scores.chunks_exact_mut(width) {
-        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        for s in row.iter_mut() {
-            *s = exp_non_positive(*s - max);
-        }
-        // In order, so that the sum does not depend on the vector width.
-        let sum: f32 = row.iter().sum();
-        let inverse = 1.0 / sum;
+        let max = lane_max(row);
+        let inverse = 1.0 / exp_lane_sum(row, max);
         for s in row.iter_mut() {
             *s *= inverse;
         }
     }
+}
+
+/// The largest value of a non-empty row, over 16 lanes the compiler
+/// vectorises.
+#[inline(always)]
+fn lane_max(row: &[f32]) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; 16];
+    let mut chunks = row.chunks_exact(16);
+    for chunk in &mut chunks {
+        for (lane, &v) in lanes.iter_mut().zip(chunk) {
+            *lane = if v > *lane { v } else { *lane };
+        }
+    }
+    let tail = chunks.remainder().iter().copied();
+    lanes.into_iter().chain(tail).fold(f32::NEG_INFINITY, f32::max)
+}
+
+/// Replaces each value `v` of the row by `e^(v − max)` and returns their
+/// sum: 16 lanes, then the lanes in order and the tail, so the sum is the
+/// same float whatever the vector width.
+#[inline(always)]
+fn exp_lane_sum(row: &mut [f32], max: f32) -> f32 {
+    let mut lanes = [0f32; 16];
+    let mut chunks = row.chunks_exact_mut(16);
+    for chunk in &mut chunks {
+        for (lane, v) in lanes.iter_mut().zip(chunk) {
+            *v = exp_non_positive(*v - max);
+            *lane += *v;
+        }
+    }
+    let mut tail = 0f32;
+    for v in chunks.into_remainder() {
+        *v = exp_non_positive(*v - max);
+        tail += *v;
+    }
+    lanes.iter().sum::<f32>() + tail
 }
 
 #[cfg(test)]
@@ -232,6 +277,31 @@ mod tests {
             alone.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
             in_pass.flatten_all().unwrap().to_vec1::<f32>().unwrap()
         );
+    }
+
+    #[test]
+    fn softmax_rows_sum_to_one_with_the_same_floats_at_every_vector_width() {
+        for width in [1, 7, 16, 17, 40, 129] {
+            let rows = 3;
+            let scores: Vec<f32> = (0..rows * width)
+                .map(|i| ((i * 7919 % 613) as f32 / 37.0 - 8.0) * if i % 5 == 0 { 3.0 } else { 1.0 })
+                .collect();
+            let mut dispatched = scores.clone();
+            softmax_rows(&mut dispatched, width);
+            let mut portable = scores.clone();
+            softmax_rows_portable(&mut portable, width);
+            assert_eq!(dispatched, portable, "width {width}");
+            for (row, input) in dispatched.chunks(width).zip(scores.chunks(width)) {
+                let sum: f64 = row.iter().map(|&p| p as f64).sum();
+                assert!((sum - 1.0).abs() < 1e-5, "width {width}: sums to {sum}");
+                let max = input.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let denominator: f64 = input.iter().map(|&v| ((v - max) as f64).exp()).sum();
+                for (&p, &v) in row.iter().zip(input) {
+                    let exact = ((v - max) as f64).exp() / denominator;
+                    assert!((p as f64 - exact).abs() < 1e-6, "width {width}: {p} against {exact}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -85,29 +85,17 @@ impl Dense {
             [rows, inputs] if *inputs == self.inputs => *rows,
             dims => candle_core::bail!("dense layer of {} inputs given a {dims:?} tensor", self.inputs),
         };
-        let mut out = match residual {
-            Some(r) => r.to_vec(),
-            None => vec![0f32; rows * self.outputs],
-        };
         if let Epilogue::Norm(norm) = epilogue
             && norm.width() != self.outputs
         {
             candle_core::bail!("a LayerNorm of width {} after {} outputs", norm.width(), self.outputs);
         }
-        if out.len() != rows * self.outputs {
-            candle_core::bail!(
-                "a residual of {} values for {rows} × {} outputs",
-                out.len(),
-                self.outputs
-            );
+        if let Some(r) = residual
+            && r.len() != rows * self.outputs
+        {
+            candle_core::bail!("a residual of {} values for {rows} × {} outputs", r.len(), self.outputs);
         }
-        if let Some(bias) = &self.bias {
-            for row in out.chunks_exact_mut(self.outputs) {
-                for (o, b) in row.iter_mut().zip(bias) {
-                    *o += b;
-                }
-            }
-        }
+        let mut out = self.start(residual, rows);
         match &self.weight {
             Weights::F32(weight) => self.multiply_add_f32(weight, x, rows, &mut out),
             Weights::Bf16(packed) => packed.multiply_add(x, rows, &mut out),
@@ -118,6 +106,24 @@ impl Dense {
             Epilogue::Norm(norm) => norm.apply(&mut out),
         }
         Ok((CpuStorage::F32(out), Shape::from_dims(&[rows, self.outputs])))
+    }
+
+    /// The output before the product: each row the bias plus that row of
+    /// the residual, written in one pass (zeros where there is neither).
+    fn start(&self, residual: Option<&[f32]>, rows: usize) -> Vec<f32> {
+        let len = rows * self.outputs;
+        let mut out = Vec::with_capacity(len);
+        match (residual, &self.bias) {
+            (Some(residual), Some(bias)) => {
+                for row in residual.chunks_exact(self.outputs) {
+                    out.extend(row.iter().zip(bias).map(|(r, b)| r + b));
+                }
+            }
+            (Some(residual), None) => out.extend_from_slice(residual),
+            (None, Some(bias)) => (0..rows).for_each(|_| out.extend_from_slice(bias)),
+            (None, None) => out.resize(len, 0.0),
+        }
+        out
     }
 
     /// `out += x · weight` in f32 with gemm, on the current rayon pool.
