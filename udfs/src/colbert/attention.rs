@@ -144,8 +144,7 @@ impl Attention<'_> {
 
 /// Softmax of each row of `width` scores, in place, with AVX-512 or AVX2
 /// where the CPU has them. A row's floats depend on that row only, and not
-/// on the vector width: the max and the sum run in 16 fixed lanes
-/// ([`lane_max`], [`exp_lane_sum`]).
+/// on the vector width ([`softmax_row`]).
 fn softmax_rows(scores: &mut [f32], width: usize) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx512f") {
@@ -177,48 +176,59 @@ fn softmax_rows_avx2(scores: &mut [f32], width: usize) {
 #[inline(always)]
 fn softmax_rows_portable(scores: &mut [f32], width: usize) {
     for row in scores.chunks_exact_mut(width) {
-        let max = lane_max(row);
-        let inverse = 1.0 / exp_lane_sum(row, max);
-        for s in row.iter_mut() {
-            *s *= inverse;
-        }
+        softmax_row(row);
     }
 }
 
-/// The largest value of a non-empty row, over 16 lanes the compiler
-/// vectorises.
-#[inline(always)]
-fn lane_max(row: &[f32]) -> f32 {
-    let mut lanes = [f32::NEG_INFINITY; 16];
-    let mut chunks = row.chunks_exact(16);
-    for chunk in &mut chunks {
-        for (lane, &v) in lanes.iter_mut().zip(chunk) {
-            *lane = if v > *lane { v } else { *lane };
-        }
-    }
-    let tail = chunks.remainder().iter().copied();
-    lanes.into_iter().chain(tail).fold(f32::NEG_INFINITY, f32::max)
-}
+/// Lanes of the softmax's max and sum.
+const LANES: usize = 16;
 
-/// Replaces each value `v` of the row by `e^(v − max)` and returns their
-/// sum: 16 lanes, then the lanes in order and the tail, so the sum is the
-/// same float whatever the vector width.
+/// Softmax of one non-empty row, in place. The row is taken as whole
+/// chunks of [`LANES`] values plus its last values copied into a chunk
+/// padded with −∞ (whose exponentials count as 0), so every step runs on
+/// full vectors; a 29-token row is two vectors rather than one and 13
+/// scalar steps. The max and the sum are kept per lane, then the lanes are
+/// added in order: the floats do not depend on the vector width.
 #[inline(always)]
-fn exp_lane_sum(row: &mut [f32], max: f32) -> f32 {
-    let mut lanes = [0f32; 16];
-    let mut chunks = row.chunks_exact_mut(16);
-    for chunk in &mut chunks {
-        for (lane, v) in lanes.iter_mut().zip(chunk) {
-            *v = exp_non_positive(*v - max);
-            *lane += *v;
+fn softmax_row(row: &mut [f32]) {
+    let whole = row.len() - row.len() % LANES;
+    let (body, tail) = row.split_at_mut(whole);
+    let mut last = [f32::NEG_INFINITY; LANES];
+    last[..tail.len()].copy_from_slice(tail);
+    let chunks = || body.chunks_exact(LANES).chain(std::iter::once(&last[..]));
+
+    let mut lane_max = [f32::NEG_INFINITY; LANES];
+    for chunk in chunks() {
+        for (m, &v) in lane_max.iter_mut().zip(chunk) {
+            *m = if v > *m { v } else { *m };
         }
     }
-    let mut tail = 0f32;
-    for v in chunks.into_remainder() {
-        *v = exp_non_positive(*v - max);
-        tail += *v;
+    let max = lane_max.into_iter().fold(f32::NEG_INFINITY, f32::max);
+
+    let mut lane_sum = [0f32; LANES];
+    let exp_chunk = |chunk: &mut [f32], lane_sum: &mut [f32; LANES]| {
+        for (sum, v) in lane_sum.iter_mut().zip(chunk) {
+            // e^(−∞) is 0; exp_non_positive stops at e^−87.
+            *v = if *v == f32::NEG_INFINITY {
+                0.0
+            } else {
+                exp_non_positive(*v - max)
+            };
+            *sum += *v;
+        }
+    };
+    for chunk in body.chunks_exact_mut(LANES) {
+        exp_chunk(chunk, &mut lane_sum);
     }
-    lanes.iter().sum::<f32>() + tail
+    exp_chunk(&mut last, &mut lane_sum);
+    let inverse = 1.0 / lane_sum.iter().sum::<f32>();
+
+    for chunk in body.chunks_exact_mut(LANES).chain(std::iter::once(&mut last[..])) {
+        for v in chunk {
+            *v *= inverse;
+        }
+    }
+    tail.copy_from_slice(&last[..tail.len()]);
 }
 
 #[cfg(test)]
