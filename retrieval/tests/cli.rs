@@ -269,6 +269,27 @@ fn cases(f: &Files, index_folder: &str, silent_server: u16, closed_port: u16) ->
             &[],
         )),
         good(case(
+            "a fine-tuning temperature of 0",
+            &["--fine-tune", "--fine-tune-temperature", "0"],
+            "error: fine-tuning: invalid fine-tuning config: temperature is 0",
+            &[],
+        )),
+        good(case(
+            "a negative fine-tuning weight decay",
+            &["--fine-tune", "--fine-tune-weight-decay=-1"],
+            "error: fine-tuning: invalid fine-tuning config: weight_decay is -1",
+            &[],
+        )),
+        Case {
+            code: 2,
+            ..good(case(
+                "a fine-tuning setting without --fine-tune",
+                &["--fine-tune-temperature", "0.1"],
+                "error: the following required arguments were not provided",
+                &[],
+            ))
+        },
+        good(case(
             "a model directory without a model",
             &["--model", &f.path("shards")],
             "error: the encoder's model directory is not usable: ",

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use clap::{Parser, ValueEnum};
+use clap::{ArgGroup, Parser, ValueEnum};
 use nodefusion::cache::Cache;
 use nodefusion_retrieval::app::{self, AppError, EncoderKind, EngineKind, FineTuneOptions, RunOptions};
 use nodefusion_udfs::colbert::Precision;
@@ -21,6 +21,7 @@ use nodefusion_udfs::finetune::{FineTuneConfig, SpanOptions};
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[derive(Parser, Debug)]
+#[command(group(ArgGroup::new("fine_tune_on").args(["fine_tune", "fine_tune_pairs"]).multiple(true)))]
 #[command(
     version,
     about = "The hybrid (late interaction + BM25) retrieval pipeline of nodefusion"
@@ -75,28 +76,39 @@ struct Cli {
     /// A queries file (`uuid`, `text`) of another evaluation set whose
     /// texts must never be trained on, like the run's own queries
     /// (repeatable).
-    #[arg(long, value_name = "PARQUET")]
+    #[arg(long, value_name = "PARQUET", requires = "fine_tune_on")]
     fine_tune_exclude: Vec<String>,
     /// Train on the aligned pairs only, without span pairs.
     #[arg(long, requires = "fine_tune_pairs")]
     fine_tune_no_spans: bool,
     /// Optimiser steps.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, requires = "fine_tune_on")]
     fine_tune_steps: usize,
     /// Pairs per step (each pair's passage is a negative for the others).
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, requires = "fine_tune_on")]
     fine_tune_batch: usize,
     /// Pairs per forward and backward pass (gradients are summed over a
     /// step); must divide --fine-tune-batch.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, requires = "fine_tune_on")]
     fine_tune_micro_batch: usize,
     /// Peak learning rate (AdamW, linear warm-up over a tenth of the steps,
     /// then linear decay).
-    #[arg(long, default_value_t = 3e-5)]
+    #[arg(long, default_value_t = 3e-5, requires = "fine_tune_on")]
     fine_tune_lr: f64,
     /// Seed of the spans and of the order of the pairs.
-    #[arg(long, default_value_t = 17)]
+    #[arg(long, default_value_t = 17, requires = "fine_tune_on")]
     fine_tune_seed: u64,
+    /// Temperature of the contrastive loss: scores (mean token MaxSim) are
+    /// divided by it before the softmax over a query's documents.
+    #[arg(long, default_value_t = 0.05, requires = "fine_tune_on")]
+    fine_tune_temperature: f64,
+    /// AdamW's weight decay, on weight matrices only.
+    #[arg(long, default_value_t = 0.01, requires = "fine_tune_on")]
+    fine_tune_weight_decay: f64,
+    /// Train the word embeddings too (three quarters of e5-small's weights;
+    /// frozen by default).
+    #[arg(long, requires = "fine_tune_on")]
+    fine_tune_train_embeddings: bool,
     /// Model directory (config.json, tokenizer.json, model.safetensors);
     /// default: the cached model of --encoder (multilingual-e5-small or
     /// all-MiniLM-L6-v2), fetched on first use.
@@ -237,6 +249,9 @@ fn run_cli(mut cli: Cli) -> Result<(), AppError> {
             micro_batch: cli.fine_tune_micro_batch,
             learning_rate: cli.fine_tune_lr,
             warmup_steps: cli.fine_tune_steps / 10,
+            weight_decay: cli.fine_tune_weight_decay,
+            temperature: cli.fine_tune_temperature,
+            train_embeddings: cli.fine_tune_train_embeddings,
             seed: cli.fine_tune_seed,
             ..FineTuneConfig::default()
         },

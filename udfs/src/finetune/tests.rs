@@ -180,3 +180,38 @@ fn bad_settings_fail_before_loading_anything() {
     let error = fine_tune(&encoder(), &[], &FineTuneConfig::default(), "unused".as_ref(), |_| {}).unwrap_err();
     assert!(matches!(error, FineTuneError::NoPairs(_)), "{error}");
 }
+
+/// Rows of the saved word embeddings that differ from the base model's.
+fn changed_embedding_rows(out: &std::path::Path) -> usize {
+    let load = |path: std::path::PathBuf| {
+        let tensors = candle_core::safetensors::load(path, &candle_core::Device::Cpu).unwrap();
+        let (_, words) = tensors
+            .into_iter()
+            .find(|(name, _)| name.ends_with("word_embeddings.weight"))
+            .expect("a word embeddings tensor");
+        words.to_dtype(DType::F32).unwrap().to_vec2::<f32>().unwrap()
+    };
+    let base = load(default_test_model_dir().unwrap().join("model.safetensors"));
+    let trained = load(out.join("model.safetensors"));
+    assert_eq!(base.len(), trained.len());
+    base.iter().zip(&trained).filter(|(a, b)| a != b).count()
+}
+
+#[test]
+fn word_embeddings_train_only_when_asked_and_only_for_the_tokens_seen() {
+    let dir = tempfile::tempdir().unwrap();
+    let frozen = dir.path().join("frozen");
+    fine_tune(&encoder(), &pairs(), &config(), &frozen, |_| {}).unwrap();
+    assert_eq!(changed_embedding_rows(&frozen), 0);
+
+    let trained = dir.path().join("trained");
+    let config = FineTuneConfig {
+        train_embeddings: true,
+        ..config()
+    };
+    fine_tune(&encoder(), &pairs(), &config, &trained, |_| {}).unwrap();
+    // The eight pairs hold a few hundred distinct tokens of a 30,522-token
+    // vocabulary; a row no text uses gets no gradient and no decay.
+    let changed = changed_embedding_rows(&trained);
+    assert!((1..400).contains(&changed), "{changed} embedding rows changed");
+}
