@@ -210,7 +210,7 @@ fn word_embeddings_train_only_when_asked_and_only_for_the_tokens_seen() {
         ..config()
     };
     fine_tune(&encoder(), &pairs(), &config, &trained, |_| {}).unwrap();
-    // The eight pairs hold a few hundred distinct tokens of a 30,522-token
+    // The eight pairs use far fewer than 400 of the 30,522 tokens of the
     // vocabulary; a row no text uses gets no gradient and no decay.
     let changed = changed_embedding_rows(&trained);
     assert!((1..400).contains(&changed), "{changed} embedding rows changed");
