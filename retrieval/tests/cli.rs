@@ -472,6 +472,7 @@ fn the_cache_flags_list_and_clear_a_cache_without_running_the_pipeline() {
     std::fs::write(node_dir.join("ab12.nfc"), b"an entry").unwrap();
     let run = |args: &[&str]| {
         let out = std::process::Command::new(BINARY)
+            .env("NODEFUSION_CACHE", &dir)
             .arg("--cache-dir")
             .arg(&dir)
             .args(args)
@@ -485,4 +486,42 @@ fn the_cache_flags_list_and_clear_a_cache_without_running_the_pipeline() {
     assert!(cleared.starts_with("removed 1 entries"), "{cleared}");
     assert!(!cleared.contains("some_crate"), "{cleared}");
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn fine_tuned_models_are_listed_and_removed_only_by_name() {
+    let root = std::env::temp_dir().join(format!("nf-cli-models-{}", std::process::id()));
+    let models = root.join("models");
+    let tuned = models.join("fine-tuned-0123456789abcdef");
+    let base = models.join("multilingual-e5-small");
+    let partial = models.join(".fine-tuned-fedcba9876543210.partial-7");
+    for folder in [&tuned, &base, &partial] {
+        std::fs::create_dir_all(folder).unwrap();
+        std::fs::write(folder.join("model.safetensors"), vec![0u8; 2_500_000]).unwrap();
+    }
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(BINARY)
+            .env("NODEFUSION_CACHE", &root)
+            .arg("--cache-dir")
+            .arg(root.join("nodes"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let stats = run(&["--cache-stats"]);
+    assert!(stats.contains("| fine-tuned | 1 | 2.5 |"), "{stats}");
+
+    // Clearing the node cache keeps trained models.
+    run(&["--clear-cache"]);
+    assert!(tuned.exists());
+
+    let cleared = run(&["--clear-cache", "fine-tuned", "--cache-stats"]);
+    assert!(cleared.starts_with("removed 1 fine-tuned models from "), "{cleared}");
+    assert!(!cleared.contains("| fine-tuned |"), "{cleared}");
+    assert!(!tuned.exists());
+    assert!(base.join("model.safetensors").exists(), "the base model was removed");
+    assert!(partial.exists(), "a model being written was removed");
+    std::fs::remove_dir_all(root).unwrap();
 }

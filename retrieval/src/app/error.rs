@@ -86,6 +86,14 @@ pub enum AppError {
         /// Why it cannot be written.
         source: std::io::Error,
     },
+    /// The fine-tuned models could not be listed or removed.
+    #[error("cannot list or remove the fine-tuned models in {}: {source}", .path.display())]
+    KeptModels {
+        /// The models directory, or the model that could not be removed.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// A folder could not be created.
     #[error("cannot create {}: {source}", .path.display())]
     CreateFolder {

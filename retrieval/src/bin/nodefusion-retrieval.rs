@@ -11,6 +11,8 @@ use std::time::Instant;
 use clap::{ArgGroup, Parser, ValueEnum};
 use nodefusion::cache::Cache;
 use nodefusion_retrieval::app::{self, AppError, EncoderKind, EngineKind, FineTuneOptions, RunOptions};
+use nodefusion_retrieval::dataset::default_cache_dir;
+use nodefusion_retrieval::pipeline::training::{FINE_TUNED, kept_models};
 use nodefusion_udfs::colbert::Precision;
 use nodefusion_udfs::finetune::{FineTuneConfig, SpanOptions};
 
@@ -154,11 +156,14 @@ struct Cli {
     /// Encode everything afresh, reading and writing no cache.
     #[arg(long, conflicts_with = "cache_dir")]
     no_cache: bool,
-    /// Print the cache's entries and size per node, and exit.
+    /// Print the cache's entries and size per node, and the models trained
+    /// by --fine-tune as `fine-tuned`, and exit.
     #[arg(long, conflicts_with = "no_cache")]
     cache_stats: bool,
     /// Remove every cached result (or only those of the node with this id,
-    /// as --cache-stats names it), and exit.
+    /// as --cache-stats names it), and exit. Models trained by --fine-tune
+    /// (in `$NODEFUSION_CACHE/models`, whatever --cache-dir) are removed
+    /// only by name: `--clear-cache fine-tuned`.
     #[arg(long, value_name = "NODE", num_args = 0..=1, default_missing_value = "", conflicts_with = "no_cache")]
     clear_cache: Option<String>,
     #[command(subcommand)]
@@ -212,15 +217,39 @@ fn main() -> ExitCode {
 
 /// `--cache-stats` and `--clear-cache`: the cache's contents, then exit.
 fn manage_cache(dir: PathBuf, stats: bool, clear: Option<String>) -> Result<(), AppError> {
+    let models_dir = default_cache_dir().join("models");
+    let models_error = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| AppError::KeptModels { path, source }
+    };
     let cache = Cache::in_dir(&dir)?;
-    if let Some(node) = clear {
-        let removed = cache.clear((!node.is_empty()).then_some(node.as_str()))?;
-        println!("removed {removed} entries from {}", dir.display());
+    match clear.as_deref() {
+        Some(FINE_TUNED) => {
+            let models = kept_models(&models_dir).map_err(models_error(&models_dir))?;
+            for (model, _) in &models {
+                std::fs::remove_dir_all(model).map_err(models_error(model))?;
+            }
+            println!(
+                "removed {} fine-tuned models from {}",
+                models.len(),
+                models_dir.display()
+            );
+        }
+        Some(node) => {
+            let removed = cache.clear((!node.is_empty()).then_some(node))?;
+            println!("removed {removed} entries from {}", dir.display());
+        }
+        None => {}
     }
     if stats {
         println!("| node | entries | MB |\n|---|---:|---:|");
         for node in cache.stats()? {
             println!("| {} | {} | {:.1} |", node.node, node.entries, node.bytes as f64 / 1e6);
+        }
+        let models = kept_models(&models_dir).map_err(models_error(&models_dir))?;
+        if !models.is_empty() {
+            let bytes: u64 = models.iter().map(|(_, bytes)| bytes).sum();
+            println!("| {FINE_TUNED} | {} | {:.1} |", models.len(), bytes as f64 / 1e6);
         }
     }
     Ok(())

@@ -146,6 +146,57 @@ pub fn training_set(
     })
 }
 
+/// The prefix of a fine-tuned model's folder in the models directory; the
+/// name `--cache-stats` lists them under and `--clear-cache` removes them by.
+pub const FINE_TUNED: &str = "fine-tuned";
+
+/// The fine-tuned models kept in `models_dir`, each `fine-tuned-<key>`
+/// folder with its size in bytes, sorted by path. A model being written
+/// (a hidden `.fine-tuned-….partial-…` folder) is not listed; a missing
+/// directory holds none.
+///
+/// ```
+/// let dir = std::env::temp_dir().join(format!("nf-kept-models-{}", std::process::id()));
+/// std::fs::create_dir_all(dir.join("fine-tuned-0123")).unwrap();
+/// std::fs::write(dir.join("fine-tuned-0123/model.safetensors"), [0u8; 10]).unwrap();
+/// std::fs::create_dir_all(dir.join("multilingual-e5-small")).unwrap();
+/// let models = nodefusion_retrieval::pipeline::training::kept_models(&dir).unwrap();
+/// assert_eq!(models, vec![(dir.join("fine-tuned-0123"), 10)]);
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+pub fn kept_models(models_dir: &Path) -> std::io::Result<Vec<(PathBuf, u64)>> {
+    let entries = match std::fs::read_dir(models_dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut models = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        let prefix = format!("{FINE_TUNED}-");
+        if entry.file_name().to_string_lossy().starts_with(&prefix) && entry.file_type()?.is_dir() {
+            models.push((entry.path(), folder_bytes(&entry.path())?));
+        }
+    }
+    models.sort();
+    Ok(models)
+}
+
+/// The bytes of the files under `dir`, links not followed.
+fn folder_bytes(dir: &Path) -> std::io::Result<u64> {
+    let mut bytes = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            bytes += folder_bytes(&entry.path())?;
+        } else if kind.is_file() {
+            bytes += entry.metadata()?.len();
+        }
+    }
+    Ok(bytes)
+}
+
 /// Trains (or finds) the fine-tuned model for `set` and returns the encoder
 /// config that loads it, with what was done.
 pub fn fine_tuned_encoder(
