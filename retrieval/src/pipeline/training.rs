@@ -170,10 +170,10 @@ pub fn kept_models(models_dir: &Path) -> std::io::Result<Vec<(PathBuf, u64)>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
+    let prefix = format!("{FINE_TUNED}-");
     let mut models = Vec::new();
     for entry in entries {
         let entry = entry?;
-        let prefix = format!("{FINE_TUNED}-");
         if entry.file_name().to_string_lossy().starts_with(&prefix) && entry.file_type()?.is_dir() {
             models.push((entry.path(), folder_bytes(&entry.path())?));
         }
@@ -209,7 +209,7 @@ pub fn fine_tuned_encoder(
     };
     let dir = settings
         .models_dir
-        .join(format!("fine-tuned-{}", run_key(base, base_dir, &set, settings)?));
+        .join(format!("{FINE_TUNED}-{}", run_key(base, base_dir, &set, settings)?));
     let (report, reused) = match read_report(&dir) {
         Some(report) => (report, true),
         None => {
